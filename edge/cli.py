@@ -1,0 +1,64 @@
+"""The ``emoedge`` command line. Heavy imports stay inside the commands."""
+
+from __future__ import annotations
+
+import typer
+
+from . import __version__
+
+app = typer.Typer(
+    name="emoedge",
+    help="Speech emotion recognition on Raspberry Pi-class devices.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"emoedge {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_show_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """Speech emotion recognition on Raspberry Pi-class devices."""
+
+
+@app.command()
+def features(
+    audio: str = typer.Argument(..., help="A 16-bit WAV file at the frontend's sample rate."),
+    output: str = typer.Option(None, "--output", "-o", help="Write the features as .npy here."),
+) -> None:
+    """Compute frontend features of a WAV file and print their summary."""
+    import wave
+
+    import numpy as np
+
+    from .frontend import FrontendConfig, compute_features
+
+    config = FrontendConfig()
+    try:
+        with wave.open(audio, "rb") as wav:
+            if wav.getsampwidth() != 2 or wav.getnchannels() != 1:
+                raise typer.BadParameter("expected 16-bit mono WAV", param_hint="AUDIO")
+            if wav.getframerate() != config.sample_rate_hz:
+                raise typer.BadParameter(
+                    f"expected {config.sample_rate_hz} Hz, got {wav.getframerate()} Hz",
+                    param_hint="AUDIO")
+            pcm = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").astype(np.int16)
+    except (OSError, wave.Error, EOFError) as error:
+        raise typer.BadParameter(f"cannot read {audio}: {error}", param_hint="AUDIO") from None
+    feats = compute_features(pcm, config)
+    typer.echo(f"{feats.shape[0]} frames x {feats.shape[1]} channels, "
+               f"min {feats.min(initial=0)}, max {feats.max(initial=0)}")
+    if output:
+        np.save(output, feats)
+
+
+def main() -> None:
+    """Entry point of the ``emoedge`` console script."""
+    app()
