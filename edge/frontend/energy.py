@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 
-def power_spectrum(real: np.ndarray, imag: np.ndarray, start: int, end: int) -> np.ndarray:
-    """Squared magnitude of bins ``start..end-1``.
+def power_spectrum(real: np.ndarray, imag: np.ndarray) -> np.ndarray:
+    """Squared magnitude of each bin.
 
     ``re*re + im*im`` is computed in int32 as the reference does; it exceeds
     2**31 - 1 only when both parts are -32768, and then wraps negative, which
@@ -14,11 +14,13 @@ def power_spectrum(real: np.ndarray, imag: np.ndarray, start: int, end: int) -> 
     bit-equal.
 
     Args:
-        real, imag: int16 FFT output, shape (frames, bins).
-        start, end: bin range used by the filterbank.
+        real, imag: int16 FFT output, any shape (frames, bins) typically.
     Returns:
-        int32 energies, shape (frames, end - start).
+        int32 energies, same shape.
     """
-    re = real[:, start:end].astype(np.int32)
-    im = imag[:, start:end].astype(np.int32)
-    return re * re + im * im
+    energy = real.astype(np.int32)
+    energy *= energy
+    im = imag.astype(np.int32)
+    im *= im
+    energy += im
+    return energy

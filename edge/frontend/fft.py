@@ -67,10 +67,33 @@ def _digit_reversal(n: int, factors: list[tuple[int, int]]) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class _Twiddle:
+    """Q15 twiddles w of one butterfly leg, int32, shaped (m, 1).
+
+    ``sum`` = re + im and ``diff`` = im - re let a complex product use three
+    multiplications; in exact integer arithmetic the result is the same.
+    ``unit`` is True when every w is kissfft's 1 (32767 + 0i).
+    """
+
+    re: np.ndarray
+    im: np.ndarray
+    sum: np.ndarray
+    diff: np.ndarray
+    unit: bool
+
+    @classmethod
+    def of(cls, re: np.ndarray, im: np.ndarray) -> "_Twiddle":
+        re = re.astype(np.int32).reshape(-1, 1)
+        im = im.astype(np.int32).reshape(-1, 1)
+        unit = bool((re == INT16_MAX).all() and (im == 0).all())
+        return cls(re, im, re + im, im - re, unit)
+
+
+@dataclass(frozen=True)
 class _Stage:
     radix: int
     m: int
-    twiddles: tuple[tuple[np.ndarray, np.ndarray], ...]  # per q=1..p-1: (re, im) int32 (m,)
+    twiddles: tuple[_Twiddle, ...]  # legs q = 1..radix-1
 
 
 @dataclass(frozen=True)
@@ -81,14 +104,13 @@ class FixedRealFft:
         fft_size: real FFT length (a power of two, >= 4).
         order: digit-reversal gather of the packed complex input.
         stages: butterfly stages, innermost first.
-        split_re/split_im: Q15 split twiddles for bins 1..fft_size/4, int32.
+        split: Q15 split-step twiddles for bins 1..fft_size/4.
     """
 
     fft_size: int
     order: np.ndarray
     stages: tuple[_Stage, ...]
-    split_re: np.ndarray
-    split_im: np.ndarray
+    split: _Twiddle
 
     @classmethod
     def build(cls, fft_size: int) -> "FixedRealFft":
@@ -103,14 +125,14 @@ class FixedRealFft:
             if p not in (2, 4):
                 raise ValueError(f"radix {p} is not supported (fft_size {fft_size})")
             j = np.arange(m)
-            per_q = tuple((tw[q * j * stride, 0].copy(), tw[q * j * stride, 1].copy())
+            per_q = tuple(_Twiddle.of(tw[q * j * stride, 0], tw[q * j * stride, 1])
                           for q in range(1, p))
             stages.append(_Stage(p, m, per_q))
             stride *= p
         split = np.array([_twiddle(-math.pi * ((k + 1) / n + 0.5)) for k in range(n // 2)],
                          dtype=np.int32)
         return cls(fft_size, _digit_reversal(n, factors), tuple(reversed(stages)),
-                   split[:, 0].copy(), split[:, 1].copy())
+                   _Twiddle.of(split[:, 0], split[:, 1]))
 
     def __call__(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Real FFT of each row.
@@ -119,96 +141,147 @@ class FixedRealFft:
             frames: int16, shape (frames, k) with k <= fft_size; zero padded.
         Returns:
             (real, imag) int16 arrays, shape (frames, fft_size // 2 + 1): the
-            DFT divided by fft_size, Q1.15.
+            DFT divided by fft_size, Q1.15. They are transposed views of
+            (bins, frames) arrays.
         """
         count, width = frames.shape
-        padded = np.zeros((count, self.fft_size), dtype=np.int16)
-        padded[:, :width] = frames
-        packed_re = padded[:, 0::2][:, self.order]
-        packed_im = padded[:, 1::2][:, self.order]
-        re, im = packed_re, packed_im
+        # Frames go on the last, contiguous axis so each butterfly operation
+        # is one long SIMD-friendly run over all frames.
+        padded = np.zeros((self.fft_size, count), dtype=np.int16)
+        padded[:width] = frames.T
+        re = padded[0::2][self.order].astype(np.int32)
+        im = padded[1::2][self.order].astype(np.int32)
         for stage in self.stages:
             re, im = _butterflies(re, im, stage)
-        return _split_real(re, im, self.split_re, self.split_im)
+        real, imag = _split_real(re, im, self.split)
+        return real.T, imag.T
 
 
 def _fixdiv(x: np.ndarray, radix: int) -> np.ndarray:
-    """``C_FIXDIV``: x * (32767 // radix) in Q15, rounded; int16 out."""
-    return ((x.astype(np.int32) * np.int32(INT16_MAX // radix) + _ROUND) >> FFT_FRAC_BITS).astype(np.int16)
+    """``C_FIXDIV``: x * (32767 // radix) in Q15, rounded.
 
-
-def _cmul(ar, ai, br, bi) -> tuple[np.ndarray, np.ndarray]:
-    """``C_MUL`` of int16 a by int32 twiddle b; Q15 rounded, int16 out.
-
-    |a.r*b.r - a.i*b.i| <= |a||b| < 1.52e9 < 2**31 for unit twiddles, so the
-    int32 sums cannot overflow.
+    Args:
+        x: int32 holding int16 values.
+    Returns:
+        new int32 array; |result| <= 32768 // radix.
     """
-    ar32 = ar.astype(np.int32)
-    ai32 = ai.astype(np.int32)
-    real = (ar32 * br - ai32 * bi + _ROUND) >> FFT_FRAC_BITS
-    imag = (ar32 * bi + ai32 * br + _ROUND) >> FFT_FRAC_BITS
-    return real.astype(np.int16), imag.astype(np.int16)
+    y = x * np.int32(INT16_MAX // radix)
+    y += _ROUND
+    y >>= FFT_FRAC_BITS
+    return y
+
+
+def _cmul(ar: np.ndarray, ai: np.ndarray, w: _Twiddle) -> tuple[np.ndarray, np.ndarray]:
+    """``C_MUL``: a * w in Q15, each part rounded; int32 out, not wrapped.
+
+    Every partial sum stays below 2**31 for |a| parts <= 2**15 and Q15 unit
+    twiddles, so int32 is exact. The result leaves int16 only if |a| > 2**15,
+    which happens only in the split step (the caller wraps there).
+    """
+    if w.unit:  # w == 32767 + 0i: each part is just scaled by 32767/32768
+        return _fixdiv(ar, 1), _fixdiv(ai, 1)
+    shared = ar + ai
+    shared *= w.re
+    shared += _ROUND
+    real = ai * w.sum
+    np.subtract(shared, real, out=real)
+    real >>= FFT_FRAC_BITS
+    imag = ar * w.diff
+    imag += shared
+    imag >>= FFT_FRAC_BITS
+    return real, imag
+
+
+def _wrap16(x: np.ndarray) -> np.ndarray:
+    """Two's-complement wrap of int32 values to int16 range, in place."""
+    x <<= 16
+    x >>= 16
+    return x
 
 
 def _butterflies(re: np.ndarray, im: np.ndarray, stage: _Stage):
-    count, n = re.shape
-    shape = (count, n // (stage.radix * stage.m), stage.radix, stage.m)
+    """One radix-p pass over every block of every frame.
+
+    Within a pass the butterfly intermediates stay inside int16 (fixdiv
+    bounds them), so only the pass outputs can wrap; they are wrapped once,
+    exactly where the reference's int16 stores wrap.
+
+    Args:
+        re, im: int32, shape (n, frames), int16-range values.
+    Returns:
+        (re, im) after the pass, same shape.
+    """
+    n, count = re.shape
+    shape = (n // (stage.radix * stage.m), stage.radix, stage.m, count)
     re = re.reshape(shape)
     im = im.reshape(shape)
-    if stage.radix == 2:
-        out_re, out_im = _radix2(re, im, stage)
-    else:
-        out_re, out_im = _radix4(re, im, stage)
-    return out_re.reshape(count, n), out_im.reshape(count, n)
+    out_re = np.empty(shape, dtype=np.int32)
+    out_im = np.empty(shape, dtype=np.int32)
+    radix = _radix2 if stage.radix == 2 else _radix4
+    radix(re, im, stage, out_re, out_im)
+    return _wrap16(out_re.reshape(n, count)), _wrap16(out_im.reshape(n, count))
 
 
-def _radix2(re, im, stage):
-    a_re, a_im = _fixdiv(re[:, :, 0], 2), _fixdiv(im[:, :, 0], 2)
-    b_re, b_im = _fixdiv(re[:, :, 1], 2), _fixdiv(im[:, :, 1], 2)
-    (w_re, w_im), = stage.twiddles
-    t_re, t_im = _cmul(b_re, b_im, w_re, w_im)
-    out_re = np.stack([a_re + t_re, a_re - t_re], axis=2)
-    out_im = np.stack([a_im + t_im, a_im - t_im], axis=2)
-    return out_re, out_im
+def _radix2(re, im, stage, out_re, out_im):
+    a_re, a_im = _fixdiv(re[:, 0], 2), _fixdiv(im[:, 0], 2)
+    b_re, b_im = _fixdiv(re[:, 1], 2), _fixdiv(im[:, 1], 2)
+    t_re, t_im = _cmul(b_re, b_im, stage.twiddles[0])
+    np.add(a_re, t_re, out=out_re[:, 0])
+    np.add(a_im, t_im, out=out_im[:, 0])
+    np.subtract(a_re, t_re, out=out_re[:, 1])
+    np.subtract(a_im, t_im, out=out_im[:, 1])
 
 
-def _radix4(re, im, stage):
-    f = [(_fixdiv(re[:, :, q], 4), _fixdiv(im[:, :, q], 4)) for q in range(4)]
-    s0 = _cmul(*f[1], *stage.twiddles[0])
-    s1 = _cmul(*f[2], *stage.twiddles[1])
-    s2 = _cmul(*f[3], *stage.twiddles[2])
-    s5_re, s5_im = f[0][0] - s1[0], f[0][1] - s1[1]
-    f0_re, f0_im = f[0][0] + s1[0], f[0][1] + s1[1]
+def _radix4(re, im, stage, out_re, out_im):
+    a0_re, a0_im = _fixdiv(re[:, 0], 4), _fixdiv(im[:, 0], 4)
+    s0 = _cmul(_fixdiv(re[:, 1], 4), _fixdiv(im[:, 1], 4), stage.twiddles[0])
+    s1 = _cmul(_fixdiv(re[:, 2], 4), _fixdiv(im[:, 2], 4), stage.twiddles[1])
+    s2 = _cmul(_fixdiv(re[:, 3], 4), _fixdiv(im[:, 3], 4), stage.twiddles[2])
+    s5_re, s5_im = a0_re - s1[0], a0_im - s1[1]
+    a0_re += s1[0]
+    a0_im += s1[1]
     s3_re, s3_im = s0[0] + s2[0], s0[1] + s2[1]
     s4_re, s4_im = s0[0] - s2[0], s0[1] - s2[1]
-    out_re = np.stack([f0_re + s3_re, s5_re + s4_im, f0_re - s3_re, s5_re - s4_im], axis=2)
-    out_im = np.stack([f0_im + s3_im, s5_im - s4_re, f0_im - s3_im, s5_im + s4_re], axis=2)
-    return out_re, out_im
+    np.add(a0_re, s3_re, out=out_re[:, 0])
+    np.add(a0_im, s3_im, out=out_im[:, 0])
+    np.add(s5_re, s4_im, out=out_re[:, 1])
+    np.subtract(s5_im, s4_re, out=out_im[:, 1])
+    np.subtract(a0_re, s3_re, out=out_re[:, 2])
+    np.subtract(a0_im, s3_im, out=out_im[:, 2])
+    np.subtract(s5_re, s4_im, out=out_re[:, 3])
+    np.add(s5_im, s4_re, out=out_im[:, 3])
 
 
-def _split_real(re, im, w_re, w_im):
-    """kissfft ``kiss_fftr`` split step: n/2 complex bins -> n/2+1 real bins."""
-    count, n = re.shape
+def _split_real(re: np.ndarray, im: np.ndarray, w: _Twiddle):
+    """kissfft ``kiss_fftr`` split step: n/2 complex bins -> n/2+1 real bins.
+
+    Args:
+        re, im: int32 complex FFT of the packed samples, (n, frames).
+    Returns:
+        (real, imag) int16, shape (n + 1, frames).
+    """
+    n, count = re.shape
     half = n // 2
-    out_re = np.zeros((count, n + 1), dtype=np.int16)
-    out_im = np.zeros((count, n + 1), dtype=np.int16)
+    out_re = np.zeros((n + 1, count), dtype=np.int16)
+    out_im = np.zeros((n + 1, count), dtype=np.int16)
 
-    dc_re, dc_im = _fixdiv(re[:, 0], 2), _fixdiv(im[:, 0], 2)
-    out_re[:, 0] = dc_re + dc_im
-    out_re[:, n] = dc_re - dc_im
+    dc_re, dc_im = _fixdiv(re[0], 2), _fixdiv(im[0], 2)
+    out_re[0] = dc_re + dc_im
+    out_re[n] = dc_re - dc_im
 
-    k = np.arange(1, half + 1)
-    fpk_re, fpk_im = _fixdiv(re[:, k], 2), _fixdiv(im[:, k], 2)
-    fpnk_re, fpnk_im = _fixdiv(re[:, n - k], 2), _fixdiv(-im[:, n - k], 2)
+    fpk_re, fpk_im = _fixdiv(re[1:half + 1], 2), _fixdiv(im[1:half + 1], 2)
+    # Bins n-1 down to n/2, conjugated. Negating int16 -32768 wraps to itself.
+    fpnk_re = _fixdiv(re[n - 1:half - 1:-1], 2)
+    fpnk_im = _fixdiv(_wrap16(-im[n - 1:half - 1:-1]), 2)
     f1_re, f1_im = fpk_re + fpnk_re, fpk_im + fpnk_im
-    f2_re, f2_im = fpk_re - fpnk_re, fpk_im - fpnk_im
-    tw_re, tw_im = _cmul(f2_re, f2_im, w_re, w_im)
-    f1_re, f1_im = f1_re.astype(np.int32), f1_im.astype(np.int32)
-    tw_re, tw_im = tw_re.astype(np.int32), tw_im.astype(np.int32)
+    fpk_re -= fpnk_re
+    fpk_im -= fpnk_im
+    # |f2| can reach 2**15 * sqrt(2), so the int16 store of tw may wrap.
+    tw_re, tw_im = (_wrap16(part) for part in _cmul(fpk_re, fpk_im, w))
     # HALF_OF works on the int sum before the int16 store, so no wrap here.
-    out_re[:, k] = (f1_re + tw_re) >> 1
-    out_im[:, k] = (f1_im + tw_im) >> 1
+    out_re[1:half + 1] = (f1_re + tw_re) >> 1
+    out_im[1:half + 1] = (f1_im + tw_im) >> 1
     # Written second, so bin n/2 (where k == n-k) keeps these values.
-    out_re[:, n - k] = (f1_re - tw_re) >> 1
-    out_im[:, n - k] = (tw_im - f1_im) >> 1
+    out_re[n - 1:half - 1:-1] = (f1_re - tw_re) >> 1
+    out_im[n - 1:half - 1:-1] = (tw_im - f1_im) >> 1
     return out_re, out_im

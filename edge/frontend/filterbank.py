@@ -9,7 +9,6 @@ the reference builds them, so the integer weights are identical.
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
 
@@ -18,7 +17,6 @@ import numpy as np
 from .bits import FILTERBANK_BITS
 
 _F32 = np.float32
-_EXACT_FLOAT = 1 << 53
 
 
 def freq_to_mel(freq_hz) -> np.float32:
@@ -30,16 +28,25 @@ def freq_to_mel(freq_hz) -> np.float32:
 class MelFilterbank:
     """Integer mel weights over the power-spectrum bins ``start..end-1``.
 
+    The bins are cut into ``num_channels + 1`` consecutive bands. Output
+    channel j sums, over band j + 1, ``weight * energy`` and, over band j,
+    ``unweight * energy`` (the falling edge of its triangle).
+
     Attributes:
         start_bin: first spectrum bin used (DC is always excluded).
         end_bin: one past the last bin used.
-        weights: uint64 matrix, shape (num_channels, end_bin - start_bin),
-            each entry a Q0.12 weight, zero outside the channel's triangle.
+        num_channels: output channels.
+        weights: Q0.12 rising-edge weight of each bin, uint64 (bins,).
+        unweights: Q0.12 falling-edge weight of each bin, uint64 (bins,).
+        band_starts: first bin (relative to start_bin) of each band, (bands,).
     """
 
     start_bin: int
     end_bin: int
+    num_channels: int
     weights: np.ndarray
+    unweights: np.ndarray
+    band_starts: np.ndarray
 
     @classmethod
     def build(cls, *, num_channels: int, lower_hz: float, upper_hz: float,
@@ -51,36 +58,26 @@ class MelFilterbank:
         hz_per_bin = _F32(0.5 * sample_rate_hz / float(_F32(spectrum_size) - _F32(1)))
         start_bin = int(1.5 + float(_F32(_F32(lower_hz) / hz_per_bin)))
 
-        band_start, band_width = [], []
-        first = start_bin
-        for center in centers:
-            last = first
-            while freq_to_mel(_F32(_F32(last) * hz_per_bin)) <= center:
-                last += 1
-            band_start.append(first)
-            band_width.append(last - first)
-            first = last
-        end_bin = max([start_bin] + [s + w for s, w in zip(band_start, band_width)])
+        band_starts = []
+        weights = []
+        freq = start_bin
+        for band, center in enumerate(centers):
+            band_starts.append(freq - start_bin)
+            lower_edge = mel_low if band == 0 else centers[band - 1]
+            while (mel := freq_to_mel(_F32(_F32(freq) * hz_per_bin))) <= center:
+                weights.append(_F32(_F32(center - mel) / _F32(center - lower_edge)))
+                freq += 1
+        end_bin = freq
         if end_bin >= spectrum_size:
             raise ValueError("filterbank reaches past the spectrum: lower upper_band_limit_hz")
-
-        matrix = np.zeros((num_channels, end_bin - start_bin), dtype=np.uint64)
-        for band, center in enumerate(centers):
-            lower_edge = mel_low if band == 0 else centers[band - 1]
-            for freq in range(band_start[band], band_start[band] + band_width[band]):
-                mel = freq_to_mel(_F32(_F32(freq) * hz_per_bin))
-                weight = _F32(_F32(center - mel) / _F32(center - lower_edge))
-                col = freq - start_bin
-                if band > 0:  # this band's weights feed channel band-1
-                    matrix[band - 1, col] = _quantize_weight(weight)
-                if band < num_channels:  # its unweights feed channel band
-                    matrix[band, col] = _quantize_unweight(weight)
-        return cls(start_bin, end_bin, matrix)
-
-    @functools.cached_property
-    def max_row_sum(self) -> int:
-        """Largest sum of one channel's weights, bounding its accumulator."""
-        return int(self.weights.sum(axis=1).max(initial=0))
+        return cls(
+            start_bin=start_bin,
+            end_bin=end_bin,
+            num_channels=num_channels,
+            weights=np.array([_quantize_weight(w) for w in weights], dtype=np.uint64),
+            unweights=np.array([_quantize_unweight(w) for w in weights], dtype=np.uint64),
+            band_starts=np.array(band_starts, dtype=np.int64),
+        )
 
     def apply(self, energy: np.ndarray) -> np.ndarray:
         """Weighted channel sums, as the reference's uint64 accumulators.
@@ -91,16 +88,23 @@ class MelFilterbank:
             uint64 array, shape (frames, num_channels): sum of Q0.12 weight
             times energy, i.e. channel energy with 12 fractional bits.
         """
-        peak = int(energy.min(initial=0)), int(energy.max(initial=0))
-        if peak[0] >= 0 and peak[1] * self.max_row_sum < _EXACT_FLOAT:
-            # Every partial sum is an integer below 2**53, so float64 BLAS
-            # gives the exact integer result, much faster than integer matmul.
-            exact = energy.astype(np.float64) @ self.weights.T.astype(np.float64)
-            return exact.astype(np.uint64)
-        # Wrapped energies are read sign-extended into uint64 by the reference;
-        # modular uint64 arithmetic reproduces that.
-        wrapped = energy.astype(np.int64).astype(np.uint64)
-        return wrapped @ self.weights.T
+        # The reference reads a wrapped (negative) int32 energy sign-extended
+        # into uint64 and accumulates modulo 2**64; so does this. Bins go
+        # first so each band sum adds contiguous rows.
+        bins_first = energy.T.astype(np.int64).view(np.uint64)
+        rising = self._band_sums(bins_first * self.weights[:, None])
+        falling = self._band_sums(bins_first * self.unweights[:, None])
+        return np.ascontiguousarray((rising[1:] + falling[:-1]).T)
+
+    def _band_sums(self, values: np.ndarray) -> np.ndarray:
+        """Sum rows of (bins, frames) ``values`` within each band; empty bands give 0."""
+        sums = np.zeros((len(self.band_starts), values.shape[1]), dtype=np.uint64)
+        if values.shape[0] == 0:
+            return sums
+        widths = np.diff(self.band_starts, append=values.shape[0])
+        filled = widths > 0
+        sums[filled] = np.add.reduceat(values, self.band_starts[filled], axis=0)
+        return sums
 
 
 def _quantize_weight(weight: np.float32) -> int:

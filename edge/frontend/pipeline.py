@@ -90,7 +90,8 @@ def filterbank_magnitudes(frames: np.ndarray, tables: FrontendTables) -> np.ndar
     scaled = (windowed.astype(np.int32) << shift[:, None]).astype(np.int16)
     real, imag = tables.fft(scaled)
     fb = tables.filterbank
-    energy = power_spectrum(real, imag, fb.start_bin, fb.end_bin)
+    bins = slice(fb.start_bin, fb.end_bin)
+    energy = power_spectrum(real[:, bins], imag[:, bins])
     roots = rounded_isqrt(fb.apply(energy))
     return roots >> shift[:, None].astype(np.uint64)
 
