@@ -1,0 +1,53 @@
+"""The built wheel: one ``emoedge`` distribution that works outside the checkout."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> pathlib.Path:
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                    "-w", str(out), str(ROOT)], check=True, capture_output=True)
+    (built,) = out.glob("emoedge-*.whl")
+    return built
+
+
+def test_wheel_holds_only_the_emoedge_package(wheel):
+    names = zipfile.ZipFile(wheel).namelist()
+    tops = {name.split("/")[0] for name in names if ".dist-info/" not in name}
+    assert tops == {"emoedge"}  # never a bare edge/, train/ or quantize/
+    for module in ("emoedge/__init__.py", "emoedge/frontend/fft.py", "emoedge/train/__init__.py",
+                   "emoedge/quantize/__init__.py", "emoedge/__main__.py"):
+        assert module in names
+    entry_points = next(n for n in names if n.endswith("entry_points.txt"))
+    assert "emoedge = emoedge.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+
+
+def test_installed_wheel_imports_and_runs(wheel, tmp_path):
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--target", str(target),
+                    str(wheel)], check=True, capture_output=True)
+    code = ("import emoedge, numpy as np\n"
+            "print(emoedge.__file__)\n"
+            "f = emoedge.compute_features(np.zeros(16000, np.int16))\n"
+            "print(f.shape)\n")
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    # Run from an empty folder so the checkout cannot be imported by accident.
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=env, cwd=tmp_path, check=True)
+    location, shape = result.stdout.split("\n")[:2]
+    assert location.startswith(str(target)), location
+    assert shape == "(98, 40)"
+    cli = subprocess.run([sys.executable, "-m", "emoedge", "--version"], capture_output=True,
+                         text=True, env=env, cwd=tmp_path, check=True)
+    assert cli.stdout.startswith("emoedge ")
