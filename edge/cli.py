@@ -59,6 +59,41 @@ def features(
         np.save(output, feats)
 
 
+@app.command()
+def info(
+    model: str = typer.Argument(..., help="An emoedge .tflite model file."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of text."),
+) -> None:
+    """Show a model's metadata, tensors, ops, size and checksums."""
+    from .commands.info import run_info
+
+    raise typer.Exit(run_info(model, as_json))
+
+
+@app.command()
+def score(
+    inputs: list[str] = typer.Argument(..., help="Audio files, folders (searched recursively) or globs."),
+    output: str = typer.Option(..., "--output", "-o", help="Result file: .csv or .jsonl."),
+    model: str = typer.Option(None, "--model", "-m", help="Model file (default: the packaged model)."),
+    resume: bool = typer.Option(False, "--resume", help="Skip inputs already in OUTPUT; append the rest."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing OUTPUT."),
+    workers: int = typer.Option(1, "--workers", "-w", help="Worker processes."),
+    segments: bool = typer.Option(False, "--segments", help="One row per model window, with start_s/end_s."),
+    threads: int = typer.Option(None, "--threads", help="Interpreter threads per worker."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Score audio files: one row per file, flushed as each finishes.
+
+    Exit status: 0 all inputs scored, 1 some inputs failed (their rows say
+    why), 2 usage error, 130 interrupted (finished rows are kept; --resume).
+    """
+    from .commands.score import ScoreOptions, run_score
+
+    raise typer.Exit(run_score(ScoreOptions(
+        inputs=tuple(inputs), output=output, model=model, resume=resume, overwrite=overwrite,
+        workers=workers, segments=segments, quiet=quiet, num_threads=threads)))
+
+
 def main() -> None:
     """Entry point of the ``emoedge`` console script."""
     app()
