@@ -30,27 +30,19 @@ def _root(
 
 @app.command()
 def features(
-    audio: str = typer.Argument(..., help="A 16-bit WAV file at the frontend's sample rate."),
+    audio: str = typer.Argument(..., help="An audio file (WAV, FLAC, OGG; any rate, any channels)."),
     output: str = typer.Option(None, "--output", "-o", help="Write the features as .npy here."),
 ) -> None:
-    """Compute frontend features of a WAV file and print their summary."""
-    import wave
-
+    """Compute frontend features of an audio file and print their summary."""
     import numpy as np
 
+    from .audio import AudioError, read_pcm
     from .frontend import FrontendConfig, compute_features
 
     config = FrontendConfig()
     try:
-        with wave.open(audio, "rb") as wav:
-            if wav.getsampwidth() != 2 or wav.getnchannels() != 1:
-                raise typer.BadParameter("expected 16-bit mono WAV", param_hint="AUDIO")
-            if wav.getframerate() != config.sample_rate_hz:
-                raise typer.BadParameter(
-                    f"expected {config.sample_rate_hz} Hz, got {wav.getframerate()} Hz",
-                    param_hint="AUDIO")
-            pcm = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").astype(np.int16)
-    except (OSError, wave.Error, EOFError) as error:
+        _, pcm = read_pcm(audio, config.sample_rate_hz)
+    except AudioError as error:
         raise typer.BadParameter(f"cannot read {audio}: {error}", param_hint="AUDIO") from None
     feats = compute_features(pcm, config)
     typer.echo(f"{feats.shape[0]} frames x {feats.shape[1]} channels, "
