@@ -1,0 +1,67 @@
+"""The model zoo: every architecture converts to full int8 and agrees with float."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from emoedge.interpreter import load_interpreter
+
+FRAMES, CHANNELS, OUTPUTS = 98, 40, 8
+
+
+@pytest.fixture(scope="module")
+def representative():
+    # Feature-like values: frontend output sits roughly in 0..1000.
+    rng = np.random.default_rng(0)
+    return (400 + 150 * rng.standard_normal((200, FRAMES, CHANNELS, 1))).astype(np.float32)
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("architecture", ["dscnn", "cnn2d", "parallel-cnn", "mlp", "cnn1d", "crnn"])
+def test_architecture_converts_to_integer_only_int8(tensorflow_available, representative,
+                                                     architecture):
+    from emoedge.quantize.convert import audit_integer_only, convert_int8
+    from emoedge.train.models import ModelSpec, build_model, with_batch_one
+
+    spec = ModelSpec(architecture=architecture, frames=FRAMES, channels=CHANNELS,
+                     outputs=OUTPUTS, feature_mean=400.0, feature_std=150.0)
+    model = build_model(spec)
+    assert model.output_shape == (None, OUTPUTS)
+    exported = with_batch_one(model, spec)
+    content = convert_int8(exported, representative)
+    audit = audit_integer_only(content)
+    assert audit.integer_only, audit.float_tensors
+    if architecture == "crnn":
+        assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in audit.ops
+
+    # int8 vs float: the dequantized int8 logits follow the float logits.
+    interpreter, _ = load_interpreter(content)
+    (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
+    in_scale, in_zero = inp["quantization"]
+    out_scale, out_zero = out["quantization"]
+    float_logits, int8_logits = [], []
+    for window in representative[:20]:
+        q = np.clip(np.round(window / in_scale) + in_zero, -128, 127).astype(np.int8)
+        interpreter.set_tensor(inp["index"], q[None])
+        interpreter.invoke()
+        int8_logits.append(out_scale * (interpreter.get_tensor(out["index"])[0].astype(float) - out_zero))
+        float_logits.append(exported(window[None], training=False).numpy()[0])
+    correlation = np.corrcoef(np.ravel(float_logits), np.ravel(int8_logits))[0, 1]
+    assert correlation > 0.9, correlation
+
+
+def test_unknown_architecture_is_refused():
+    pytest.importorskip("tf_keras")
+    from emoedge.train.models import ModelSpec, build_model
+
+    with pytest.raises(ValueError, match="unknown architecture 'gru'"):
+        build_model(ModelSpec(architecture="gru", frames=10, channels=4, outputs=2))
+
+
+def test_too_few_representative_windows_is_refused(representative):
+    pytest.importorskip("tensorflow")
+    from emoedge.quantize.convert import ConversionError, convert_int8
+
+    with pytest.raises(ConversionError, match="at least 200"):
+        convert_int8(object(), representative[:10])

@@ -1,0 +1,175 @@
+"""The model zoo: small tf_keras models that all convert to full int8.
+
+Every model takes the raw uint16 frontend features of one window as float
+input, shape (frames, channels, 1), and normalises them inside the graph
+(one scalar mean and standard deviation from the training features), so the
+device feeds features straight into the int8 bridge and no normalisation
+constant is copied by hand. Outputs are logits (classification) or values
+(regression); the runtime applies the softmax.
+
+tf_keras, not Keras 3: tensorflow-model-optimization rejects Keras 3 models.
+GRU crashes the full-int8 converter, so the recurrent model uses LSTM, and it
+is exported with a fixed batch of 1 (see :func:`with_batch_one`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+ARCHITECTURES = ("dscnn", "cnn2d", "parallel-cnn", "mlp", "cnn1d", "crnn")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelSpec:
+    """What to build.
+
+    Attributes:
+        architecture: one of :data:`ARCHITECTURES`.
+        frames: feature frames per window.
+        channels: features per frame.
+        outputs: labels (classification) or regression targets.
+        width: multiplier on every layer's channel count.
+        dropout: dropout rate before the output layer.
+        feature_mean: mean of the training features (normalisation).
+        feature_std: standard deviation of the training features.
+        batch_norm_momentum: 0.9, not Keras' 0.99: with 0.99 the moving
+            variance (starting at 1) lagged the real 0.01-0.05 for epochs and
+            a model predicted one class throughout (measured, see notes).
+    """
+
+    architecture: str
+    frames: int
+    channels: int
+    outputs: int
+    width: float = 1.0
+    dropout: float = 0.3
+    feature_mean: float = 0.0
+    feature_std: float = 1.0
+    batch_norm_momentum: float = 0.9
+
+
+def build_model(spec: ModelSpec, *, batch_size: int | None = None):
+    """A compiled-free tf_keras model for ``spec``.
+
+    Args:
+        spec: the architecture and its sizes.
+        batch_size: fix the batch dimension (1 for export), or None.
+    Returns:
+        ``tf_keras.Model`` mapping (batch, frames, channels, 1) float32 to
+        (batch, outputs) logits.
+    """
+    import tf_keras as keras
+
+    if spec.architecture not in _BUILDERS:
+        raise ValueError(f"unknown architecture {spec.architecture!r}; "
+                         f"choose one of {', '.join(ARCHITECTURES)}")
+    inputs = keras.Input((spec.frames, spec.channels, 1), batch_size=batch_size, name="features")
+    std = spec.feature_std if spec.feature_std > 0 else 1.0
+    x = keras.layers.Rescaling(1.0 / std, offset=-spec.feature_mean / std, name="normalise")(inputs)
+    x = _BUILDERS[spec.architecture](x, spec, keras)
+    x = keras.layers.Dropout(spec.dropout)(x)
+    outputs = keras.layers.Dense(spec.outputs, name="logits")(x)
+    return keras.Model(inputs, outputs, name=spec.architecture.replace("-", "_"))
+
+
+def with_batch_one(model, spec: ModelSpec):
+    """The same weights in a graph whose batch is fixed to 1 (for LSTM export)."""
+    fixed = build_model(spec, batch_size=1)
+    fixed.set_weights(model.get_weights())
+    return fixed
+
+
+def _width(spec: ModelSpec, channels: int) -> int:
+    return max(4, int(round(channels * spec.width)))
+
+
+def _conv_bn_relu(x, keras, spec, filters, kernel, strides=(1, 1), depthwise=False):
+    if depthwise:
+        x = keras.layers.DepthwiseConv2D(kernel, strides=strides, padding="same", use_bias=False)(x)
+    else:
+        x = keras.layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False)(x)
+    x = keras.layers.BatchNormalization(momentum=spec.batch_norm_momentum)(x)
+    return keras.layers.ReLU()(x)
+
+
+def _dscnn(x, spec, keras):
+    """Depthwise-separable CNN (Hello Edge style): one strided conv, then 4
+    depthwise + pointwise blocks, global average pooling."""
+    filters = _width(spec, 64)
+    x = _conv_bn_relu(x, keras, spec, filters, (10, 4), strides=(2, 2))
+    for _ in range(4):
+        x = _conv_bn_relu(x, keras, spec, filters, (3, 3), depthwise=True)
+        x = _conv_bn_relu(x, keras, spec, filters, (1, 1))
+    return keras.layers.GlobalAveragePooling2D()(x)
+
+
+def _cnn2d(x, spec, keras):
+    """Four conv blocks (32/64/96/128 channels), each pooled by 2."""
+    for filters in (32, 64, 96, 128):
+        x = _conv_bn_relu(x, keras, spec, _width(spec, filters), (3, 3))
+        x = keras.layers.MaxPooling2D((2, 2), padding="same")(x)
+    return keras.layers.GlobalAveragePooling2D()(x)
+
+
+def _parallel_cnn(x, spec, keras):
+    """Parallel convolutions with different kernel sizes, concatenated, after
+    Tripathi et al. 2019; then two conv blocks and global pooling."""
+    branches = [_conv_bn_relu(x, keras, spec, _width(spec, 16), kernel)
+                for kernel in ((3, 3), (5, 5), (9, 3), (3, 9))]
+    x = keras.layers.Concatenate()(branches)
+    x = keras.layers.MaxPooling2D((2, 2), padding="same")(x)
+    for filters in (64, 96):
+        x = _conv_bn_relu(x, keras, spec, _width(spec, filters), (3, 3))
+        x = keras.layers.MaxPooling2D((2, 2), padding="same")(x)
+    return keras.layers.GlobalAveragePooling2D()(x)
+
+
+def _mlp(x, spec, keras):
+    """Three dense layers (256/128/64) with batch norm over per-channel time
+    statistics (mean and max over frames), which keeps the input small."""
+    frames = keras.layers.Reshape((spec.frames, spec.channels))(x)
+    pooled = keras.layers.Concatenate()([keras.layers.GlobalAveragePooling1D()(frames),
+                                         keras.layers.GlobalMaxPooling1D()(frames)])
+    x = pooled
+    for units in (256, 128, 64):
+        x = keras.layers.Dense(_width(spec, units), use_bias=False)(x)
+        x = keras.layers.BatchNormalization(momentum=spec.batch_norm_momentum)(x)
+        x = keras.layers.ReLU()(x)
+        x = keras.layers.Dropout(spec.dropout / 2)(x)
+    return x
+
+
+def _cnn1d(x, spec, keras):
+    """Conv1D over time, the mel channels as input features."""
+    x = keras.layers.Reshape((spec.frames, spec.channels))(x)
+    for filters in (64, 96, 128):
+        x = keras.layers.Conv1D(_width(spec, filters), 5, padding="same", use_bias=False)(x)
+        x = keras.layers.BatchNormalization(momentum=spec.batch_norm_momentum)(x)
+        x = keras.layers.ReLU()(x)
+        x = keras.layers.MaxPooling1D(2, padding="same")(x)
+    return keras.layers.GlobalAveragePooling1D()(x)
+
+
+def _crnn(x, spec, keras):
+    """Two conv blocks, then an LSTM over time. The LSTM keeps cuDNN's
+    requirements (tanh, sigmoid, no recurrent dropout, unroll off) so it
+    trains on cuDNN kernels when a GPU is present."""
+    for filters in (32, 64):
+        x = _conv_bn_relu(x, keras, spec, _width(spec, filters), (3, 3))
+        x = keras.layers.MaxPooling2D((2, 2), padding="same")(x)
+    time_steps, freq, depth = x.shape[1], x.shape[2], x.shape[3]
+    x = keras.layers.Reshape((time_steps, freq * depth))(x)
+    return keras.layers.LSTM(_width(spec, 64), activation="tanh",
+                             recurrent_activation="sigmoid", recurrent_dropout=0.0,
+                             unroll=False, use_bias=True)(x)
+
+
+_BUILDERS: dict[str, Callable] = {
+    "dscnn": _dscnn,
+    "cnn2d": _cnn2d,
+    "parallel-cnn": _parallel_cnn,
+    "mlp": _mlp,
+    "cnn1d": _cnn1d,
+    "crnn": _crnn,
+}
