@@ -86,6 +86,23 @@ def score(
         workers=workers, segments=segments, quiet=quiet, num_threads=threads)))
 
 
+def _load_plugins() -> None:
+    """Add commands from the ``emoedge.commands`` entry-point group.
+
+    ``emoedge.train`` registers train / evaluate / tune this way, so edge/
+    never imports train/ and the device CLI starts without it.
+    """
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group="emoedge.commands"):
+        try:
+            entry.load()(app)
+        except Exception as error:  # noqa: BLE001 - a broken plugin must not break the CLI
+            typer.echo(f"emoedge: warning: commands from {entry.value} unavailable: {error}",
+                       err=True)
+
+
 def main() -> None:
     """Entry point of the ``emoedge`` console script."""
+    _load_plugins()
     app()

@@ -69,7 +69,8 @@ def build_model(spec: ModelSpec, *, batch_size: int | None = None):
     x = keras.layers.Rescaling(1.0 / std, offset=-spec.feature_mean / std, name="normalise")(inputs)
     x = _BUILDERS[spec.architecture](x, spec, keras)
     x = keras.layers.Dropout(spec.dropout)(x)
-    outputs = keras.layers.Dense(spec.outputs, name="logits")(x)
+    # float32 logits even under a mixed-precision policy, for a stable softmax
+    outputs = keras.layers.Dense(spec.outputs, name="logits", dtype="float32")(x)
     return keras.Model(inputs, outputs, name=spec.architecture.replace("-", "_"))
 
 

@@ -1,0 +1,220 @@
+"""emoedge train / evaluate / tune end to end on generated and real data."""
+
+from __future__ import annotations
+
+import csv
+import json
+import pathlib
+
+import numpy as np
+import pytest
+import soundfile
+
+from signals import voiced_speech, white_noise
+
+pytestmark = pytest.mark.tf
+
+
+def _write_generated_corpus(root: pathlib.Path, speakers: int = 9, per_class: int = 4) -> pathlib.Path:
+    """Three classes that differ in pitch, as a CSV manifest with speakers.
+
+    low: 100 Hz voice, mid: 190 Hz, high: 300 Hz; valence rises with pitch.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for speaker in range(speakers):
+        for label, pitch, valence in (("sad", 100, -0.6), ("neutral", 190, 0.0),
+                                      ("happy", 300, 0.7)):
+            for take in range(per_class):
+                seed = speaker * 100 + take
+                jitter = 1 + 0.05 * np.random.default_rng(seed).standard_normal()
+                pcm = np.concatenate([white_noise(0.1, rms=60, seed=seed),
+                                      voiced_speech(0.9, pitch_hz=pitch * jitter, seed=seed)])
+                path = root / f"s{speaker}_{label}_{take}.wav"
+                soundfile.write(path, pcm, 16000, subtype="PCM_16")
+                rows.append({"path": path.name, "label": label, "speaker": f"spk{speaker}",
+                             "valence": valence + 0.05 * jitter, "arousal": 0.1})
+    manifest = root / "manifest.csv"
+    with open(manifest, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return manifest
+
+
+RECIPE = """
+[data]
+sources = ["manifest:{manifest}"]
+labels = ["sad", "neutral", "happy"]
+split = "{split}"
+folds = 3
+corpus_balance = false
+
+[window]
+window_ms = 500
+hop_ms = 250
+
+[model]
+architecture = "{architecture}"
+width = 0.5
+dropout = 0.1
+
+[training]
+epochs = {epochs}
+min_epochs = {epochs}
+batch_size = 16
+learning_rate = 0.003
+
+[augment]
+strength = 0.0
+time_masks = 0
+freq_masks = 0
+"""
+
+
+def _recipe(tmp_path, manifest, *, split="speaker", architecture="cnn1d", epochs=12, extra=""):
+    path = tmp_path / "recipe.toml"
+    path.write_text(RECIPE.format(manifest=manifest, split=split, architecture=architecture,
+                                  epochs=epochs) + extra)
+    return path
+
+
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory):
+    return _write_generated_corpus(tmp_path_factory.mktemp("corpus"))
+
+
+def test_learnable_property_is_learned_and_exported(tensorflow_available, tmp_path, manifest):
+    import emoedge
+    from emoedge.train.recipe import load_recipe
+    from emoedge.train.trainer import run_training
+
+    recipe = load_recipe(_recipe(tmp_path, manifest))
+    result = run_training(recipe, tmp_path / "run", data_root=None, cache_dir=tmp_path / "cache",
+                          progress=False)
+    (fold,) = result.folds
+    print(f"\ngenerated pitch classes: test UA {fold.metrics['ua']:.3f}, "
+          f"int8 {fold.metrics['int8']['ua']:.3f} (chance 0.333)")
+    assert fold.metrics["ua"] >= 0.8
+    assert fold.metrics["int8"]["ua"] >= 0.7
+    run = tmp_path / "run"
+    for name in ("report.md", "curves.png", "confusion.png", "worst.png", "recipe.toml",
+                 "run.json", "data_summary.json", "summary.json"):
+        assert (run / name).exists(), name
+    split = json.loads((run / "split0_seed0" / "split.json").read_text())
+    parts = [set(split["parts"][p]["speakers"]) for p in ("train", "val", "test")]
+    assert split["speaker_independent"]
+    assert not (parts[0] & parts[2]) and not (parts[1] & parts[2]) and all(parts)
+    model = emoedge.load_model(run / "split0_seed0" / "model_int8.tflite")
+    assert model.labels == ("sad", "neutral", "happy")
+    assert model.metadata.frontend == recipe.frontend
+    happy = model.predict(voiced_speech(1.0, pitch_hz=300, seed=999), 16000)
+    assert happy.label == "happy"
+
+
+def test_evaluate_recomputes_the_same_metrics(tensorflow_available, tmp_path, manifest):
+    from emoedge.train.evaluate import evaluate_run
+    from emoedge.train.recipe import load_recipe
+    from emoedge.train.trainer import run_training
+
+    recipe = load_recipe(_recipe(tmp_path, manifest, epochs=3))
+    trained = run_training(recipe, tmp_path / "run", data_root=None,
+                           cache_dir=tmp_path / "cache", progress=False, export=False)
+    again = evaluate_run(str(tmp_path / "run"), data_root=None, cache_dir=str(tmp_path / "cache"),
+                         progress=False)
+    assert again["ua"]["values"] == pytest.approx(trained.summary["ua"]["values"])
+
+
+def test_kfold_regression_reports_ccc(tensorflow_available, tmp_path, manifest):
+    from emoedge.train.recipe import load_recipe
+    from emoedge.train.trainer import run_training
+
+    recipe = load_recipe(_recipe(tmp_path, manifest, split="kfold", architecture="mlp", epochs=10),
+                         ["training.task=\"regression\"", "training.targets=[\"valence\"]"])
+    result = run_training(recipe, tmp_path / "run", data_root=None, cache_dir=tmp_path / "cache",
+                          progress=False)
+    assert len(result.folds) == 3
+    for fold in result.folds:
+        assert set(fold.metrics["valence"]) == {"mse", "mae", "ccc"}
+    print(f"\nvalence CCC over 3 folds: {result.summary['valence_ccc']['mean']:.3f}")
+    assert result.summary["valence_ccc"]["mean"] > 0.5
+
+
+def test_tune_runs_resumes_and_retrains_the_best(tensorflow_available, tmp_path, manifest):
+    from emoedge.train.recipe import load_recipe
+    from emoedge.train.tune import run_tuning
+
+    base = load_recipe(_recipe(tmp_path, manifest, epochs=2))
+    out = tmp_path / "tune"
+    first = run_tuning(base, str(out), trials=2, data_root=None, cache_dir=str(tmp_path / "cache"),
+                       final_seeds=(0, 1), progress=False)
+    assert len(first["trials"]) == 2
+    second = run_tuning(base, str(out), trials=3, data_root=None,
+                        cache_dir=str(tmp_path / "cache"), final_seeds=(0,), progress=False)
+    assert len(second["trials"]) == 3  # the stored study resumed: one more trial
+    assert (out / "tuning.md").exists() and (out / "best_recipe.toml").exists()
+
+
+def test_smoke_run_on_real_clips(tensorflow_available, data_dir, tmp_path):
+    """A few real RAVDESS clips, speakers held out, one epoch."""
+    from emoedge.train.recipe import load_recipe
+    from emoedge.train.trainer import run_training
+
+    rows = []
+    for actor in range(1, 7):
+        folder = data_dir / "RAVDESS" / f"Actor_{actor:02d}"
+        for path in sorted(folder.glob("*.flac"))[:60:6]:
+            emotion = int(path.stem.split("-")[2])
+            rows.append({"path": str(path), "label": ["neutral", "calm", "happy", "sad", "angry",
+                                                      "fearful", "disgust", "surprised"][emotion - 1],
+                         "speaker": f"ravdess:{actor:02d}"})
+    manifest = tmp_path / "real.csv"
+    with open(manifest, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["path", "label", "speaker"])
+        writer.writeheader()
+        writer.writerows(rows)
+    recipe = load_recipe(None, [f'data.sources=["manifest:{manifest}"]', "training.epochs=1",
+                                "training.min_epochs=1", "model.width=0.25",
+                                "augment_variants=1"])
+    result = run_training(recipe, tmp_path / "run", data_root=None, cache_dir=tmp_path / "cache",
+                          progress=False)
+    assert 0.0 <= result.summary["ua"]["mean"] <= 1.0
+    assert (tmp_path / "run" / "split0_seed0" / "model_int8.tflite").exists()
+
+
+def test_feature_cache_hits_and_misses(tmp_path):
+    from emoedge import FrontendConfig
+    from emoedge.train.features import FeatureCache, FeatureJob
+
+    path = tmp_path / "a.wav"
+    soundfile.write(path, voiced_speech(0.5), 16000, subtype="PCM_16")
+    cache = FeatureCache(tmp_path / "cache", FrontendConfig())
+    first = cache.get(FeatureJob(path=str(path)))
+    again = cache.get(FeatureJob(path=str(path)))
+    np.testing.assert_array_equal(first, again)
+    assert (cache.stats.hits, cache.stats.misses) == (1, 1)
+    other_config = FeatureCache(tmp_path / "cache", FrontendConfig(num_channels=32))
+    assert other_config.get(FeatureJob(path=str(path))).shape[1] == 32
+    assert other_config.stats.misses == 1
+    soundfile.write(path, voiced_speech(0.5, pitch_hz=200), 16000, subtype="PCM_16")
+    changed = cache.get(FeatureJob(path=str(path)))
+    assert cache.stats.misses == 2 and not np.array_equal(changed, first)
+
+
+def test_recipe_errors_and_round_trip(tmp_path):
+    from emoedge.train.recipe import RecipeError, load_recipe, recipe_from_dict
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[model]\narchitecure = 'dscnn'\n")
+    with pytest.raises(RecipeError, match="unknown key\\(s\\) in \\[model\\]: architecure"):
+        load_recipe(bad)
+    with pytest.raises(RecipeError, match="unknown recipe section \\[modle\\]"):
+        load_recipe(None, ["modle.width=2"])
+    with pytest.raises(RecipeError, match="section.key=value"):
+        load_recipe(None, ["no-equals-sign"])
+    recipe = load_recipe(None, ["training.epochs=3", "frontend.num_channels=32",
+                                'data.merge={calm = "neutral"}'])
+    assert recipe.training.epochs == 3 and recipe.frontend.num_channels == 32
+    (tmp_path / "again.toml").write_text(recipe.to_toml())
+    assert load_recipe(tmp_path / "again.toml") == recipe
+    assert recipe_from_dict({}) == load_recipe(None)

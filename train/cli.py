@@ -1,0 +1,105 @@
+"""``emoedge train``, ``evaluate`` and ``tune``, registered as a CLI plugin.
+
+``edge/`` never imports ``train/``: this module is found through the
+``emoedge.commands`` entry-point group and adds its commands to the app.
+Nothing heavy is imported until a command runs.
+"""
+
+from __future__ import annotations
+
+import os
+
+import typer
+
+DATA_HELP = "Root folder of the corpora (default: $EMOEDGE_DATA)."
+
+
+def _data_root(data: str | None) -> str | None:
+    return data or os.environ.get("EMOEDGE_DATA")
+
+
+def _fail(error: Exception) -> None:
+    typer.echo(f"emoedge: error: {error}", err=True)
+    raise typer.Exit(2)
+
+
+def train(
+    recipe: str = typer.Argument(None, help="TOML recipe (default: all defaults)."),
+    out: str = typer.Option(..., "--out", "-o", help="Run directory to create."),
+    data: str = typer.Option(None, "--data", help=DATA_HELP),
+    set_: list[str] = typer.Option([], "--set", help="Override: section.key=value (repeatable)."),
+    cache: str = typer.Option(None, "--cache", help="Feature cache folder (default: $EMOEDGE_CACHE or ~/.cache/emoedge)."),
+    workers: int = typer.Option(max(1, (os.cpu_count() or 1)), "--workers", help="Feature extraction processes."),
+    init: str = typer.Option(None, "--init", help="Fine-tune from these Keras weights (.weights.h5)."),
+    strategy: str = typer.Option(None, "--strategy", help="tf.distribute strategy: default, mirrored, multiworker."),
+    export: bool = typer.Option(True, "--export/--no-export", help="Write the int8 model of each fold."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """Train a model; writes the run directory with its report."""
+    from .corpora import DataError
+    from .recipe import RecipeError, load_recipe
+    from .trainer import run_training
+
+    overrides = list(set_) + ([f"training.strategy=\"{strategy}\""] if strategy else [])
+    try:
+        loaded = load_recipe(recipe, overrides)
+        result = run_training(loaded, out, data_root=_data_root(data), cache_dir=cache,
+                              workers=workers, init_weights=init, export=export,
+                              progress=not quiet)
+    except (RecipeError, DataError, ValueError, OSError) as error:
+        _fail(error)
+    headline = result.summary.get("ua") or next(iter(result.summary.values()))
+    typer.echo(f"run written to {result.run_dir}: test {'UA' if 'ua' in result.summary else ''} "
+               f"{headline['mean']:.4f} ± {headline['std']:.4f} over {len(result.folds)} fold(s); "
+               f"report: {os.path.join(result.run_dir, 'report.md')}")
+
+
+def evaluate(
+    run_dir: str = typer.Argument(..., help="A run directory written by emoedge train."),
+    data: str = typer.Option(None, "--data", help=DATA_HELP),
+    cache: str = typer.Option(None, "--cache", help="Feature cache folder."),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Re-evaluate a run's saved fold models on their test speakers; rewrite its report."""
+    from .evaluate import evaluate_run
+    from .recipe import RecipeError
+
+    try:
+        summary = evaluate_run(run_dir, data_root=_data_root(data), cache_dir=cache,
+                               progress=not quiet)
+    except (RecipeError, ValueError, OSError) as error:
+        _fail(error)
+    for name, value in summary.items():
+        if isinstance(value, dict) and "mean" in value:
+            typer.echo(f"{name}: {value['mean']:.4f} ± {value['std']:.4f}")
+
+
+def tune(
+    recipe: str = typer.Argument(None, help="Base TOML recipe."),
+    out: str = typer.Option(..., "--out", "-o", help="Tuning folder (holds the resumable study)."),
+    trials: int = typer.Option(20, "--trials", help="Total trials (resumed studies count old ones)."),
+    data: str = typer.Option(None, "--data", help=DATA_HELP),
+    set_: list[str] = typer.Option([], "--set", help="Override: section.key=value."),
+    cache: str = typer.Option(None, "--cache"),
+    workers: int = typer.Option(max(1, (os.cpu_count() or 1)), "--workers"),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Search learning rate, batch size, dropout, width and augmentation strength."""
+    from .recipe import RecipeError, load_recipe
+    from .tune import run_tuning
+
+    try:
+        summary = run_tuning(load_recipe(recipe, set_), out, trials=trials,
+                             data_root=_data_root(data), cache_dir=cache, workers=workers,
+                             progress=not quiet)
+    except (RecipeError, ValueError, OSError) as error:
+        _fail(error)
+    typer.echo(f"best trial {summary['best_trial']} (validation {summary['best_val']:.4f}); "
+               f"see {os.path.join(out, 'tuning.md')}")
+
+
+def register(app: typer.Typer) -> None:
+    """Entry point of the ``emoedge.commands`` group."""
+    app.command()(train)
+    app.command()(evaluate)
+    app.command()(tune)

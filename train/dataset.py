@@ -1,0 +1,99 @@
+"""From cached clip features to training batches and evaluation windows.
+
+Evaluation cuts each clip exactly as the device runtime does (same windows,
+same hop, same noise-floor padding for short clips, see
+:mod:`emoedge.windows`), so a run's clip-level metrics describe what
+``emoedge score`` will do. Training takes one random window per clip per
+epoch, from the original audio or one of its augmented copies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from emoedge.windows import FrameWindower, pad_to_window
+
+from .augment import AugmentConfig, spec_augment
+
+
+@dataclass(frozen=True)
+class ClipFeatures:
+    """One clip's features: the original and its augmented copies.
+
+    ``target`` is a label index (classification) or a float vector (regression);
+    ``weight`` combines class and corpus balancing (mean 1 over the set).
+    """
+
+    key: str
+    variants: tuple[np.ndarray, ...]  # uint16 (frames, channels) each
+    target: object
+    weight: float = 1.0
+
+
+def evaluation_windows(features: np.ndarray, window_frames: int, hop_frames: int) -> np.ndarray:
+    """The runtime's windows of one clip.
+
+    Returns:
+        uint16 array (windows, window_frames, channels); at least one window
+        when the clip has a frame.
+    """
+    windower = FrameWindower(window_frames=window_frames, hop_frames=hop_frames,
+                             num_channels=features.shape[1])
+    windows = [w for _, w in windower.push(features)]
+    padded = windower.pad_remaining()
+    if padded is not None:
+        windows.append(padded[1])
+    return np.stack(windows) if windows else np.zeros((0, window_frames, features.shape[1]),
+                                                      dtype=np.uint16)
+
+
+def random_window(features: np.ndarray, window_frames: int, rng: np.random.Generator) -> np.ndarray:
+    """A random full window, or the whole clip padded with its noise floor."""
+    if len(features) <= window_frames:
+        return pad_to_window(features, window_frames)
+    start = int(rng.integers(0, len(features) - window_frames + 1))
+    return features[start:start + window_frames]
+
+
+def balancing_weights(labels: Sequence[str], corpora: Sequence[str], *, by_class: bool,
+                      by_corpus: bool) -> np.ndarray:
+    """Per-clip weights that equalise classes and/or corpora; mean 1.
+
+    Corpus balancing matters: TESS alone is two thirds of the clips of the
+    three corpora and trivially separable.
+    """
+    weights = np.ones(len(labels))
+    for enabled, groups in ((by_class, labels), (by_corpus, corpora)):
+        if not enabled:
+            continue
+        values, inverse, counts = np.unique(np.asarray(groups), return_inverse=True,
+                                            return_counts=True)
+        weights *= (len(groups) / (len(values) * counts))[inverse]
+    return weights / weights.mean() if len(weights) else weights
+
+
+def training_batches(clips: Sequence[ClipFeatures], *, window_frames: int, batch_size: int,
+                     augment: AugmentConfig, seed: int, epoch: int, regression: bool):
+    """One epoch of batches: (x float32 (b, frames, ch, 1), y, sample weights).
+
+    Deterministic in (seed, epoch): the same run gives the same batches.
+    """
+    rng = np.random.default_rng([seed, epoch])
+    order = rng.permutation(len(clips))
+    for start in range(0, len(order), batch_size):
+        chosen = [clips[i] for i in order[start:start + batch_size]]
+        windows = []
+        for clip in chosen:
+            variant = clip.variants[int(rng.integers(0, len(clip.variants)))]
+            window = random_window(variant, window_frames, rng)
+            if augment.time_masks or augment.freq_masks:
+                window = spec_augment(window, augment, rng)
+            windows.append(window)
+        x = np.stack(windows).astype(np.float32)[..., None]
+        dtype = np.float32 if regression else np.int64
+        y = np.asarray([clip.target for clip in chosen], dtype=dtype)
+        weights = np.asarray([clip.weight for clip in chosen], dtype=np.float32)
+        yield x, y, weights

@@ -1,0 +1,63 @@
+"""``emoedge evaluate``: recompute a run's test metrics from its saved weights.
+
+The splits are rebuilt from the recipe (they are deterministic: stable
+speaker hashing), each fold's model is rebuilt from its ``spec.json`` and
+``model.weights.h5``, and the report is written again.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+from .recipe import RecipeError, load_recipe
+
+
+def evaluate_run(run_dir: str, *, data_root: str | None, cache_dir: str | None = None,
+                 progress: bool = True) -> dict:
+    from .features import FeatureCache, default_cache_dir, extract
+    from .models import ModelSpec, build_model
+    from .report import write_report
+    from .trainer import (FoldResult, FoldTrainer, _job, clip_key, load_clips, make_splits,
+                          summarise_results, write_json)
+
+    run = pathlib.Path(run_dir)
+    record_path = run / "run.json"
+    if not record_path.exists():
+        raise RecipeError(f"{run_dir} is not a run directory (no run.json)")
+    record = json.loads(record_path.read_text())
+    if not record.get("folds"):
+        raise RecipeError(f"{run_dir} has no finished fold to evaluate")
+    recipe = load_recipe(run / "recipe.toml")
+    clips = load_clips(recipe, data_root or record.get("data_root"))
+    splits = {split.name: split for split in make_splits(recipe, clips)}
+    cache = FeatureCache(cache_dir or default_cache_dir(), recipe.frontend)
+    originals = extract([_job(c) for c in clips], cache, progress=progress)
+    features = {clip_key(c): (f,) for c, f in zip(clips, originals)}
+    labels = recipe.training.targets if recipe.training.task == "regression" else recipe.data.labels
+    results = []
+    for fold in record["folds"]:
+        directory = run / fold["directory"]
+        split = splits.get(fold["split"])
+        if split is None:
+            raise RecipeError(f"split {fold['split']} no longer comes out of the recipe's data")
+        trainer = FoldTrainer(recipe, labels, directory, seed=fold["seed"], progress=False)
+        model = build_model(ModelSpec(**json.loads((directory / "spec.json").read_text())))
+        model.load_weights(str(directory / "model.weights.h5"))
+        test = trainer.clip_features(split.test, features, with_variants=False)
+        outputs = trainer.predict_clips(model, test)
+        metrics = trainer.score(test, outputs)
+        previous = json.loads((directory / "metrics.json").read_text())
+        if "int8" in previous:
+            metrics["int8"] = previous["int8"]
+        write_json(directory / "metrics.json", metrics)
+        history = json.loads((directory / "history.json").read_text())
+        best = json.loads((directory / "best.json").read_text())
+        predictions = [{"clip": c.key, "target": c.target, "output": o.tolist()}
+                       for c, o in zip(test, outputs)]
+        results.append(FoldResult(split.name, fold["seed"], metrics, best["val"], best["epoch"],
+                                  history, predictions, str(directory)))
+    summary = summarise_results(results, recipe)
+    write_json(run / "summary.json", summary)
+    write_report(run, recipe, results, summary, features)
+    return summary

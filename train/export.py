@@ -1,0 +1,87 @@
+"""Turn a trained fold into a device model: full int8, metadata embedded, checked.
+
+The int8 model is also evaluated on the fold's test clips through the edge
+runtime's own model and decision layers, so the run reports what the device
+will do, not only what Keras did.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from emoedge.metadata import ModelMetadata, TensorSpec
+
+
+def tensor_specs(content: bytes) -> tuple[TensorSpec, TensorSpec]:
+    """Input and output TensorSpec read from a converted model."""
+    from emoedge.interpreter import load_interpreter
+
+    interpreter, _ = load_interpreter(content)
+    specs = []
+    for detail in (interpreter.get_input_details()[0], interpreter.get_output_details()[0]):
+        scale, zero_point = detail["quantization"]
+        specs.append(TensorSpec(shape=tuple(int(d) for d in detail["shape"]),
+                                dtype=np.dtype(detail["dtype"]).name, scale=float(scale),
+                                zero_point=int(zero_point)))
+    return specs[0], specs[1]
+
+
+def build_metadata(recipe, labels, content: bytes, provenance: dict) -> ModelMetadata:
+    regression = recipe.training.task == "regression"
+    model_input, model_output = tensor_specs(content)
+    return ModelMetadata(
+        frontend=recipe.frontend, labels=tuple(labels), window_ms=recipe.window.window_ms,
+        hop_ms=recipe.window.hop_ms, task=recipe.training.task,
+        output_kind="values" if regression else "logits", input=model_input,
+        output=model_output, provenance=provenance)
+
+
+def export_fold(trainer, split, features, recipe, labels, result) -> None:
+    """Write ``model_int8.tflite`` into the fold directory and add int8 test metrics."""
+    from emoedge.quantize.convert import audit_integer_only, convert_int8
+    from emoedge.quantize.export import embed_metadata, write_model_atomically
+
+    from .models import with_batch_one
+    from .trainer import write_json
+
+    exported = with_batch_one(trainer.model, trainer.spec)
+    representative = trainer.representative(trainer.train)
+    content = convert_int8(exported, representative)
+    audit = audit_integer_only(content)
+    provenance = {
+        "data": list(recipe.data.sources), "split": split.name,
+        "test_speakers": split.speakers()["test"], "seed": trainer.seed,
+        "metrics_keras_test": _headline(result.metrics),
+        "quantization": {"method": "post-training full int8",
+                         "representative_windows": int(len(representative)),
+                         "integer_only": audit.integer_only},
+        "recipe": recipe.to_dict(),
+    }
+    metadata = build_metadata(recipe, labels, content, provenance)
+    int8_metrics = evaluate_int8(content, metadata, trainer, trainer.test)
+    provenance["metrics_int8_test"] = _headline(int8_metrics)
+    metadata = build_metadata(recipe, labels, content, provenance)
+    path = trainer.directory / "model_int8.tflite"
+    write_model_atomically(path, embed_metadata(content, metadata))
+    result.metrics["int8"] = int8_metrics
+    write_json(trainer.directory / "metrics.json", result.metrics)
+
+
+def evaluate_int8(content: bytes, metadata: ModelMetadata, trainer, clips) -> dict:
+    """Clip metrics of the int8 model through the runtime's model and decision layers."""
+    from emoedge.recognizer import Decision
+    from emoedge.runner import ModelRunner
+
+    from .dataset import evaluation_windows
+
+    runner = ModelRunner(content, metadata, num_threads=1)
+    decision = Decision(metadata)
+    outputs = []
+    for clip in clips:
+        windows = evaluation_windows(clip.variants[0], trainer.window_frames, trainer.hop_frames)
+        outputs.append(np.mean([decision.probabilities(runner(w)) for w in windows], axis=0))
+    return trainer.score(clips, np.stack(outputs))
+
+
+def _headline(metrics: dict) -> dict:
+    return {k: v for k, v in metrics.items() if isinstance(v, (int, float))}

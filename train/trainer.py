@@ -1,0 +1,375 @@
+"""``emoedge train``: one run = load data, split by speaker, train each fold, report.
+
+The run directory records everything needed to trust and repeat the result:
+the resolved recipe, the emoedge version, the data summary, every split's
+speakers, per-epoch history, test metrics and, per fold, the Keras weights
+and the int8 model file with its embedded metadata.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .augment import AugmentConfig
+from .dataset import (ClipFeatures, balancing_weights, evaluation_windows, random_window,
+                      training_batches)
+from .features import FeatureCache, FeatureJob, default_cache_dir, extract
+from .metrics import classification_report, mean_and_std, regression_report
+from .recipe import Recipe, RecipeError, resolve_sources
+
+EpochCallback = Callable[[int, float], None]
+
+
+@dataclass
+class FoldResult:
+    """What one fold (and seed) produced."""
+
+    name: str
+    seed: int
+    metrics: dict
+    best_val: float
+    best_epoch: int
+    history: list[dict]
+    predictions: list[dict] = field(repr=False, default_factory=list)
+    directory: str = ""
+
+
+@dataclass
+class RunSummary:
+    run_dir: str
+    folds: list[FoldResult]
+    summary: dict
+
+
+# --- data ------------------------------------------------------------------
+def load_clips(recipe: Recipe, data_root: str | None):
+    """Clips of the recipe's sources, restricted to its labels (or targets)."""
+    from .corpora import load_sources
+    from .splits import select_labels
+
+    sources = resolve_sources(recipe.data.sources, data_root)
+    if not sources:
+        raise RecipeError("the recipe has no [data] sources")
+    clips = load_sources(sources, trust_pickle=recipe.data.trust_pickle)
+    if recipe.training.task == "regression":
+        targets = recipe.training.targets
+        kept = [c for c in clips if all(getattr(c, t, None) is not None for t in targets)]
+        if not kept:
+            raise RecipeError(f"no clip has all regression targets {', '.join(targets)}")
+        return kept
+    # A ClipList: its notes (skipped files, merges) reach data_summary.json.
+    return select_labels(clips, recipe.data.labels, merge=recipe.data.merge)
+
+
+def make_splits(recipe: Recipe, clips) -> list:
+    from . import splits
+
+    data = recipe.data
+    if data.split == "speaker":
+        return [splits.speaker_split(clips, val_fraction=data.val_fraction,
+                                     test_fraction=data.test_fraction)]
+    if data.split == "kfold":
+        if data.fold_groups:  # explicit folds set their own number
+            return list(splits.speaker_kfold(clips, val_fraction=data.val_fraction,
+                                             folds=data.fold_groups))
+        return list(splits.speaker_kfold(clips, data.folds, val_fraction=data.val_fraction))
+    if data.split == "random":
+        return [splits.random_split(clips, val_fraction=data.val_fraction,
+                                    test_fraction=data.test_fraction, seed=0,
+                                    allow_speaker_overlap=data.allow_speaker_overlap)]
+    raise RecipeError(f"unknown split {data.split!r} (speaker, kfold, random)")
+
+
+def _job(clip, variant: int = 0, augment: AugmentConfig | None = None, seed: int = 0) -> FeatureJob:
+    return FeatureJob(path=clip.path, pcm=clip.pcm, variant=variant, augment=augment, seed=seed)
+
+
+def clip_key(clip) -> str:
+    return clip.path or f"{clip.corpus}:{clip.speaker}:{id(clip)}"
+
+
+def compute_all_features(recipe: Recipe, clips, training_keys: set[str], cache: FeatureCache,
+                         *, workers: int, progress: bool) -> dict[str, tuple[np.ndarray, ...]]:
+    """Original features of every clip, plus augmented copies of training clips."""
+    originals = extract([_job(c) for c in clips], cache, workers=workers, progress=progress,
+                        description="features")
+    variants: dict[str, list[np.ndarray]] = {clip_key(c): [f] for c, f in zip(clips, originals)}
+    if recipe.augment.waveform_enabled and recipe.augment_variants > 0:
+        train_clips = [c for c in clips if clip_key(c) in training_keys]
+        jobs = [_job(c, v, recipe.augment, recipe.training.seeds[0])
+                for c in train_clips for v in range(1, recipe.augment_variants + 1)]
+        augmented = extract(jobs, cache, workers=workers, progress=progress,
+                            description="augmented")
+        for job, features in zip(jobs, augmented):
+            key = job.path or next(clip_key(c) for c in train_clips if c.pcm is job.pcm)
+            variants[key].append(features)
+    return {key: tuple(value) for key, value in variants.items()}
+
+
+# --- one fold ------------------------------------------------------------------
+class FoldTrainer:
+    """Trains and evaluates one split with one seed."""
+
+    def __init__(self, recipe: Recipe, labels: Sequence[str], directory: pathlib.Path,
+                 *, seed: int, progress: bool = True) -> None:
+        self.recipe = recipe
+        self.labels = tuple(labels)
+        self.directory = directory
+        self.seed = seed
+        self.progress = progress
+        frontend = recipe.frontend
+        from emoedge.metadata import ModelMetadata  # noqa: F401 - fail early if edge is broken
+
+        self.window_frames = frontend.num_frames(recipe.window.window_ms * frontend.sample_rate_hz // 1000)
+        self.hop_frames = recipe.window.hop_ms // frontend.window_step_ms
+        self.regression = recipe.training.task == "regression"
+
+    # targets -------------------------------------------------------------
+    def target(self, clip):
+        if self.regression:
+            return [float(getattr(clip, t)) for t in self.recipe.training.targets]
+        return self.labels.index(clip.label)
+
+    def clip_features(self, clips, features: dict, *, with_variants: bool) -> list[ClipFeatures]:
+        weights = balancing_weights(
+            [c.label for c in clips], [c.corpus for c in clips],
+            by_class=self.recipe.training.class_weights and not self.regression,
+            by_corpus=self.recipe.data.corpus_balance)
+        return [ClipFeatures(clip_key(c), features[clip_key(c)] if with_variants
+                             else features[clip_key(c)][:1], self.target(c), float(w))
+                for c, w in zip(clips, weights)]
+
+    # model -----------------------------------------------------------------
+    def model_spec(self, train: list[ClipFeatures]):
+        from .models import ModelSpec
+
+        frames = np.concatenate([c.variants[0] for c in train]).astype(np.float64)
+        outputs = len(self.recipe.training.targets) if self.regression else len(self.labels)
+        return ModelSpec(architecture=self.recipe.model.architecture,
+                         frames=self.window_frames, channels=self.recipe.frontend.num_channels,
+                         outputs=outputs, width=self.recipe.model.width,
+                         dropout=self.recipe.model.dropout, feature_mean=float(frames.mean()),
+                         feature_std=float(frames.std()))
+
+    def build(self, spec, steps_per_epoch: int, init_weights: str | None):
+        import tf_keras as keras
+
+        from .models import build_model
+        from .runtime import distribution_strategy, set_precision
+
+        set_precision(self.recipe.training.mixed_precision)
+        keras.utils.set_random_seed(self.seed)
+        with distribution_strategy(self.recipe.training.strategy).scope():
+            model = build_model(spec)
+            if init_weights:
+                model.load_weights(init_weights, by_name=True, skip_mismatch=True)
+            total = max(1, steps_per_epoch * self.recipe.training.epochs)
+            rate = self.recipe.training.learning_rate
+            if self.recipe.training.schedule == "cosine":
+                rate = keras.optimizers.schedules.CosineDecay(rate, total, alpha=0.05)
+            loss = (keras.losses.MeanSquaredError() if self.regression else
+                    keras.losses.CategoricalCrossentropy(
+                        from_logits=True, label_smoothing=self.recipe.training.label_smoothing))
+            model.compile(optimizer=keras.optimizers.Adam(rate), loss=loss)
+        return model
+
+    # evaluation --------------------------------------------------------------
+    def predict_clips(self, model, clips: list[ClipFeatures]) -> np.ndarray:
+        """Clip-level outputs: mean softmax (or mean value) over runtime windows."""
+        windows, owners = [], []
+        for index, clip in enumerate(clips):
+            clip_windows = evaluation_windows(clip.variants[0], self.window_frames, self.hop_frames)
+            windows.append(clip_windows)
+            owners += [index] * len(clip_windows)
+        stacked = np.concatenate(windows).astype(np.float32)[..., None]
+        outputs = np.concatenate([model.predict_on_batch(stacked[i:i + 256])
+                                  for i in range(0, len(stacked), 256)]).astype(np.float64)
+        if not self.regression:
+            outputs = np.exp(outputs - outputs.max(axis=1, keepdims=True))
+            outputs /= outputs.sum(axis=1, keepdims=True)
+        owners = np.asarray(owners)
+        return np.stack([outputs[owners == i].mean(axis=0) for i in range(len(clips))])
+
+    def score(self, clips: list[ClipFeatures], outputs: np.ndarray) -> dict:
+        if self.regression:
+            truth = np.asarray([c.target for c in clips])
+            return {name: regression_report(truth[:, i], outputs[:, i])
+                    for i, name in enumerate(self.recipe.training.targets)}
+        report = classification_report([c.target for c in clips], outputs.argmax(axis=1),
+                                        self.labels)
+        return report.to_dict()
+
+    def headline(self, metrics: dict) -> float:
+        """The number model selection maximises: UA, or mean CCC."""
+        if self.regression:
+            return float(np.mean([m["ccc"] for m in metrics.values()]))
+        return float(metrics["ua"])
+
+    # the loop ------------------------------------------------------------------
+    def run(self, split, features: dict, *, init_weights: str | None = None,
+            on_epoch: EpochCallback | None = None) -> FoldResult:
+        from tqdm import tqdm
+
+        self.directory.mkdir(parents=True, exist_ok=True)
+        train = self.clip_features(split.train, features, with_variants=True)
+        val = self.clip_features(split.val, features, with_variants=False)
+        test = self.clip_features(split.test, features, with_variants=False)
+        spec = self.model_spec(train)
+        batch = self.recipe.training.batch_size
+        steps = -(-len(train) // batch)
+        model = self.build(spec, steps, init_weights)
+        writer = _summary_writer(self.directory / "tensorboard")
+        history, best = [], (-np.inf, -1, None)
+        epochs = tqdm(range(self.recipe.training.epochs), desc=split.name, unit="epoch",
+                      disable=not self.progress)
+        for epoch in epochs:
+            started = time.perf_counter()
+            losses = [float(model.train_on_batch(x, self._encode(y), sample_weight=w))
+                      for x, y, w in training_batches(
+                          train, window_frames=self.window_frames, batch_size=batch,
+                          augment=self.recipe.augment, seed=self.seed, epoch=epoch,
+                          regression=self.regression)]
+            val_metrics = self.score(val, self.predict_clips(model, val))
+            val_score = self.headline(val_metrics)
+            record = {"epoch": epoch, "loss": float(np.mean(losses)), "val": val_score,
+                      "seconds": time.perf_counter() - started}
+            history.append(record)
+            _log_scalars(writer, epoch, record)
+            epochs.set_postfix(loss=f"{record['loss']:.3f}", val=f"{val_score:.3f}")
+            if val_score > best[0]:
+                best = (val_score, epoch, model.get_weights())
+                model.save_weights(str(self.directory / "best.weights.h5"))
+            if on_epoch is not None:
+                on_epoch(epoch, val_score)
+            if (epoch + 1 >= self.recipe.training.min_epochs
+                    and epoch - best[1] >= self.recipe.training.patience):
+                break
+        model.set_weights(best[2])
+        self.model, self.spec, self.train, self.test = model, spec, train, test
+        outputs = self.predict_clips(model, test)
+        metrics = self.score(test, outputs)
+        predictions = [{"clip": c.key, "target": c.target, "output": o.tolist()}
+                       for c, o in zip(test, outputs)]
+        self._save(model, spec, split, metrics, history, predictions, train)
+        return FoldResult(split.name, self.seed, metrics, best[0], best[1], history,
+                          predictions, str(self.directory))
+
+    def _encode(self, y: np.ndarray) -> np.ndarray:
+        if self.regression:
+            return y
+        return np.eye(len(self.labels), dtype=np.float32)[y]
+
+    def _save(self, model, spec, split, metrics, history, predictions, train) -> None:
+        write_json(self.directory / "metrics.json", metrics)
+        write_json(self.directory / "history.json", history)
+        write_json(self.directory / "predictions.json", predictions)
+        write_json(self.directory / "spec.json", spec.__dict__)
+        write_json(self.directory / "best.json", {"epoch": history and max(
+            history, key=lambda h: h["val"])["epoch"], "val": max(h["val"] for h in history)})
+        (self.directory / "split.json").write_text(split.to_json())
+        model.save_weights(str(self.directory / "model.weights.h5"))
+
+    def representative(self, train: list[ClipFeatures], count: int = 256) -> np.ndarray:
+        rng = np.random.default_rng(self.seed)
+        picks = rng.integers(0, len(train), count)
+        return np.stack([random_window(train[i].variants[0], self.window_frames, rng)
+                         for i in picks]).astype(np.float32)[..., None]
+
+
+def _summary_writer(path: pathlib.Path):
+    import tensorflow as tf
+
+    return tf.summary.create_file_writer(str(path))
+
+
+def _log_scalars(writer, epoch: int, record: dict) -> None:
+    import tensorflow as tf
+
+    with writer.as_default():
+        for name in ("loss", "val"):
+            tf.summary.scalar(name, record[name], step=epoch)
+        writer.flush()
+
+
+def write_json(path: pathlib.Path, data) -> None:
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    temporary.write_text(json.dumps(data, indent=1, default=_json_default) + "\n")
+    os.replace(temporary, path)
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, tuple):
+        return list(value)
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+# --- the whole run -------------------------------------------------------------
+def run_training(recipe: Recipe, run_dir: str | os.PathLike, *, data_root: str | None,
+                 cache_dir: str | os.PathLike | None = None, workers: int = 1,
+                 init_weights: str | None = None, export: bool = True, progress: bool = True,
+                 on_epoch: EpochCallback | None = None, seeds: Sequence[int] | None = None) -> RunSummary:
+    """Train every split of ``recipe`` with every seed; write the run directory."""
+    import emoedge
+
+    from .corpora import summarise
+
+    run = pathlib.Path(run_dir)
+    run.mkdir(parents=True, exist_ok=True)
+    (run / "recipe.toml").write_text(recipe.to_toml())
+    clips = load_clips(recipe, data_root)
+    splits = make_splits(recipe, clips)
+    labels = recipe.training.targets if recipe.training.task == "regression" else recipe.data.labels
+    write_json(run / "run.json", {"emoedge_version": emoedge.__version__,
+                                  "recipe": recipe.to_dict(), "data_root": data_root,
+                                  "splits": [s.name for s in splits]})
+    write_json(run / "data_summary.json", summarise(clips))
+    training_keys = {clip_key(c) for s in splits for c in s.train}
+    cache = FeatureCache(cache_dir or default_cache_dir(), recipe.frontend)
+    features = compute_all_features(recipe, clips, training_keys, cache, workers=workers,
+                                    progress=progress)
+    results = []
+    for seed in seeds or recipe.training.seeds:
+        for index, split in enumerate(splits):
+            directory = run / f"split{index}_seed{seed}"
+            trainer = FoldTrainer(recipe, labels, directory, seed=seed, progress=progress)
+            result = trainer.run(split, features, init_weights=init_weights, on_epoch=on_epoch)
+            if export:
+                from .export import export_fold
+
+                export_fold(trainer, split, features, recipe, labels, result)
+            results.append(result)
+    summary = summarise_results(results, recipe)
+    summary["cache"] = {"hits": cache.stats.hits, "misses": cache.stats.misses}
+    run_record = json.loads((run / "run.json").read_text())
+    run_record["folds"] = [{"directory": pathlib.Path(r.directory).name, "split": r.name,
+                            "seed": r.seed} for r in results]
+    write_json(run / "run.json", run_record)
+    summary["warnings"] = [getattr(s, "warning", "") for s in splits if getattr(s, "warning", "")]
+    write_json(run / "summary.json", summary)
+    from .report import write_report
+
+    write_report(run, recipe, results, summary, features)
+    return RunSummary(str(run), results, summary)
+
+
+def summarise_results(results: list[FoldResult], recipe: Recipe) -> dict:
+    """Mean ± std over folds and seeds of each headline metric."""
+    if recipe.training.task == "regression":
+        keys = [(t, m) for t in recipe.training.targets for m in ("mse", "mae", "ccc")]
+        values = {f"{t}_{m}": [r.metrics[t][m] for r in results] for t, m in keys}
+    else:
+        values = {m: [r.metrics[m] for r in results] for m in ("ua", "wa", "macro_f1")}
+    values["best_val"] = [r.best_val for r in results]
+    return {name: dict(zip(("mean", "std"), mean_and_std(v)), values=v)
+            for name, v in values.items()}
