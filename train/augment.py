@@ -30,8 +30,10 @@ class AugmentConfig:
     strength: float = 1.0
     noise_snr_db: tuple[float, float] = (10.0, 30.0)
     noise_p: float = 0.5
-    gain_db: tuple[float, float] = (-6.0, 6.0)
-    gain_p: float = 0.5
+    # NR and PCAN are off by default, so features follow microphone gain;
+    # docs/FRONTEND.md measured that training needs at least -12..+6 dB.
+    gain_db: tuple[float, float] = (-12.0, 6.0)
+    gain_p: float = 0.8
     pitch_semitones: tuple[float, float] = (-2.0, 2.0)
     pitch_p: float = 0.3
     speed_rate: tuple[float, float] = (0.9, 1.1)
