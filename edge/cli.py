@@ -86,6 +86,18 @@ def score(
         workers=workers, segments=segments, quiet=quiet, num_threads=threads)))
 
 
+@app.command()
+def audit(
+    model: str = typer.Argument(..., help="A .tflite model file."),
+    allow_float: bool = typer.Option(False, "--allow-float", help="Do not fail on float tensors."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Check a model is integer-only; report ops, MACs, parameters, sizes, arena."""
+    from .commands.audit import run_audit
+
+    raise typer.Exit(run_audit(model, allow_float=allow_float, as_json=as_json))
+
+
 def _load_plugins() -> None:
     """Add commands from the ``emoedge.commands`` entry-point group.
 

@@ -9,12 +9,9 @@ normalise inside the graph.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 MIN_REPRESENTATIVE = 200
-_FLOAT_TYPES = ("float16", "float32", "float64", "bfloat16")
 
 
 class ConversionError(RuntimeError):
@@ -61,36 +58,3 @@ def convert_float(model) -> bytes:
     function = tf.function(lambda x: model(x, training=False))
     concrete = function.get_concrete_function(tf.TensorSpec(shape, tf.float32))
     return tf.lite.TFLiteConverter.from_concrete_functions([concrete], model).convert()
-
-
-@dataclass(frozen=True)
-class IntegerAudit:
-    """Which ops and tensor types a model holds."""
-
-    ops: tuple[str, ...]
-    float_tensors: tuple[str, ...]
-    input_dtype: str
-    output_dtype: str
-
-    @property
-    def integer_only(self) -> bool:
-        return (not self.float_tensors and self.input_dtype == "int8"
-                and self.output_dtype == "int8")
-
-
-def audit_integer_only(content: bytes) -> IntegerAudit:
-    """List ops and any floating-point tensor of a ``.tflite`` model."""
-    from emoedge.interpreter import load_interpreter
-
-    interpreter, _ = load_interpreter(content)
-    details = [op for op in interpreter._get_ops_details() if op["op_name"] != "DELEGATE"]
-    # Only tensors that carry data between ops count: the int8 LSTM also lists
-    # float32 "intermediate" tensors that merely hold quantization parameters.
-    flowing = {int(i) for op in details for i in (*op["inputs"], *op["outputs"]) if i >= 0}
-    floats = tuple(f"{t['name']} ({np.dtype(t['dtype']).name})"
-                   for t in interpreter.get_tensor_details()
-                   if t["index"] in flowing and np.dtype(t["dtype"]).name in _FLOAT_TYPES)
-    ops = tuple(op["op_name"] for op in details)
-    return IntegerAudit(ops=ops, float_tensors=floats,
-                        input_dtype=np.dtype(interpreter.get_input_details()[0]["dtype"]).name,
-                        output_dtype=np.dtype(interpreter.get_output_details()[0]["dtype"]).name)

@@ -21,7 +21,8 @@ def representative():
 @pytest.mark.parametrize("architecture", ["dscnn", "cnn2d", "parallel-cnn", "mlp", "cnn1d", "crnn"])
 def test_architecture_converts_to_integer_only_int8(tensorflow_available, representative,
                                                      architecture):
-    from emoedge.quantize.convert import audit_integer_only, convert_int8
+    from emoedge.model_audit import audit_model
+    from emoedge.quantize.convert import convert_int8
     from emoedge.train.models import ModelSpec, build_model, with_batch_one
 
     spec = ModelSpec(architecture=architecture, frames=FRAMES, channels=CHANNELS,
@@ -30,7 +31,7 @@ def test_architecture_converts_to_integer_only_int8(tensorflow_available, repres
     assert model.output_shape == (None, OUTPUTS)
     exported = with_batch_one(model, spec)
     content = convert_int8(exported, representative)
-    audit = audit_integer_only(content)
+    audit = audit_model(content)
     assert audit.integer_only, audit.float_tensors
     if architecture == "crnn":
         assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in audit.ops

@@ -38,7 +38,8 @@ def build_metadata(recipe, labels, content: bytes, provenance: dict) -> ModelMet
 
 def export_fold(trainer, split, features, recipe, labels, result) -> None:
     """Write ``model_int8.tflite`` into the fold directory and add int8 test metrics."""
-    from emoedge.quantize.convert import audit_integer_only, convert_int8
+    from emoedge.model_audit import audit_model
+    from emoedge.quantize.convert import convert_int8
     from emoedge.quantize.export import embed_metadata, write_model_atomically
 
     from .models import with_batch_one
@@ -47,7 +48,7 @@ def export_fold(trainer, split, features, recipe, labels, result) -> None:
     exported = with_batch_one(trainer.model, trainer.spec)
     representative = trainer.representative(trainer.train)
     content = convert_int8(exported, representative)
-    audit = audit_integer_only(content)
+    audit = audit_model(content)
     provenance = {
         "data": list(recipe.data.sources), "split": split.name,
         "test_speakers": split.speakers()["test"], "seed": trainer.seed,
@@ -68,7 +69,13 @@ def export_fold(trainer, split, features, recipe, labels, result) -> None:
 
 
 def evaluate_int8(content: bytes, metadata: ModelMetadata, trainer, clips) -> dict:
-    """Clip metrics of the int8 model through the runtime's model and decision layers."""
+    """Clip metrics of a model file through the runtime's model and decision layers."""
+    return trainer.score(clips, runtime_clip_outputs(content, metadata, trainer, clips))
+
+
+def runtime_clip_outputs(content: bytes, metadata: ModelMetadata, trainer, clips) -> np.ndarray:
+    """Per clip, the mean over its runtime windows of the device's probabilities
+    (or values): exactly what ``emoedge score`` computes. Shape (clips, outputs)."""
     from emoedge.recognizer import Decision
     from emoedge.runner import ModelRunner
 
@@ -80,7 +87,7 @@ def evaluate_int8(content: bytes, metadata: ModelMetadata, trainer, clips) -> di
     for clip in clips:
         windows = evaluation_windows(clip.variants[0], trainer.window_frames, trainer.hop_frames)
         outputs.append(np.mean([decision.probabilities(runner(w)) for w in windows], axis=0))
-    return trainer.score(clips, np.stack(outputs))
+    return np.stack(outputs)
 
 
 def _headline(metrics: dict) -> dict:

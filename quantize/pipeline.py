@@ -1,0 +1,273 @@
+"""``emoedge quantize RUN_DIR``: from a trained run to checked device models.
+
+For each fold of the run: the float Keras model, its float32 ``.tflite``,
+full-int8 post-training quantization, optionally pruning to a sparsity then
+int8, and optionally quantization-aware training (prune-preserving after
+pruning) then int8. Every variant is evaluated on the fold's held-out
+speakers through the edge runtime's model and decision layers (not
+TensorFlow), every int8 file is audited for float tensors, and all files are
+written atomically with their metadata, including quantization provenance.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+import time
+
+import numpy as np
+
+VARIANTS = ("float_keras", "float_tflite", "int8", "pruned_int8", "qat_int8")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class QuantizeOptions:
+    run_dir: str
+    data_root: str | None = None
+    cache_dir: str | None = None
+    sparsity: float | None = None
+    qat: bool = False
+    finetune_epochs: int = 3
+    folds: tuple[str, ...] = ()  # fold directory names; () = every fold
+    allow_float: bool = False
+    progress: bool = True
+
+
+class QuantizeError(RuntimeError):
+    """A step that cannot go on (e.g. float ops in an int8 model); one line."""
+
+
+def quantize_run(options: QuantizeOptions) -> dict:
+    """Run every requested variant on every requested fold; write the table."""
+    from emoedge.train.features import FeatureCache, default_cache_dir
+    from emoedge.train.recipe import load_recipe
+    from emoedge.train.trainer import compute_all_features, load_clips, make_splits, write_json
+
+    run = pathlib.Path(options.run_dir)
+    record = json.loads((run / "run.json").read_text())
+    recipe = load_recipe(run / "recipe.toml")
+    clips = load_clips(recipe, options.data_root or record.get("data_root"))
+    splits = {split.name: split for split in make_splits(recipe, clips)}
+    cache = FeatureCache(options.cache_dir or default_cache_dir(), recipe.frontend)
+    training_keys = {c.path for s in splits.values() for c in s.train}
+    features = compute_all_features(recipe, clips, training_keys, cache, workers=1,
+                                    progress=options.progress)
+    folds = [f for f in record["folds"] if not options.folds or f["directory"] in options.folds]
+    if not folds:
+        raise QuantizeError(f"no fold of {run} matches {list(options.folds)}")
+    out = run / "quantized"
+    rows = []
+    for fold in folds:
+        rows += quantize_fold(recipe, run / fold["directory"], splits[fold["split"]], fold["seed"],
+                              features, out / fold["directory"], options)
+    table = summarise(rows)
+    write_json(out / "table.json", {"folds": [f["directory"] for f in folds], "rows": rows,
+                                    "summary": table})
+    (out / "table.md").write_text(render_table(table, options))
+    return table
+
+
+def quantize_fold(recipe, fold_dir: pathlib.Path, split, seed: int, features: dict,
+                  out: pathlib.Path, options: QuantizeOptions) -> list[dict]:
+    from emoedge.train.dataset import training_batches
+    from emoedge.train.models import ModelSpec, build_model
+    from emoedge.train.trainer import FoldTrainer
+
+    labels = (recipe.training.targets if recipe.training.task == "regression"
+              else recipe.data.labels)
+    trainer = FoldTrainer(recipe, labels, fold_dir, seed=seed, progress=False)
+    spec = ModelSpec(**json.loads((fold_dir / "spec.json").read_text()))
+    model = build_model(spec)
+    model.load_weights(str(fold_dir / "model.weights.h5"))
+    train = trainer.clip_features(split.train, features, with_variants=True)
+    test = trainer.clip_features(split.test, features, with_variants=False)
+    representative = trainer.representative(train)
+    out.mkdir(parents=True, exist_ok=True)
+    float_outputs = trainer.predict_clips(model, test)
+    rows = [_row("float_keras", fold_dir.name, trainer.score(test, float_outputs),
+                 float_outputs, float_outputs, size=None, sparsity=0.0)]
+
+    def batches(epoch: int):
+        for x, y, w in training_batches(train, window_frames=trainer.window_frames,
+                                        batch_size=recipe.training.batch_size,
+                                        augment=recipe.augment, seed=seed + 1000, epoch=epoch,
+                                        regression=trainer.regression):
+            yield x, trainer._encode(y), w
+
+    steps = -(-len(train) // recipe.training.batch_size)
+    loss = _loss(trainer)
+    context = dict(recipe=recipe, labels=labels, trainer=trainer, test=test, split=split,
+                   representative=representative, reference=float_outputs, out=out,
+                   options=options, fold=fold_dir.name)
+    rows.append(_export_float(model, spec, **context))
+    rows.append(_export_int8("int8", model, spec, sparsity=0.0, method="post-training int8",
+                             **context))
+    source = model
+    if options.sparsity:
+        from .optimize import prune
+
+        pruned, per_layer, schedule = prune(model, batches, sparsity=options.sparsity,
+                                            epochs=options.finetune_epochs, steps_per_epoch=steps,
+                                            loss=loss)
+        achieved = _overall(pruned)
+        rows.append(_export_int8("pruned_int8", pruned, spec, sparsity=achieved,
+                                 method=f"magnitude pruning to {options.sparsity:.2f} "
+                                        f"(polynomial decay, end step {schedule.end_step}, "
+                                        f"frequency {schedule.frequency}) + post-training int8",
+                                 per_layer=per_layer, **context))
+        source = pruned
+    if options.qat:
+        from .optimize import quantization_aware
+
+        qat_model = quantization_aware(source, batches, epochs=options.finetune_epochs,
+                                       steps_per_epoch=steps, loss=loss,
+                                       preserve_sparsity=bool(options.sparsity))
+        method = ("prune-preserving quantization-aware training" if options.sparsity
+                  else "quantization-aware training")
+        rows.append(_export_int8("qat_int8", qat_model, spec, qat=True,
+                                 sparsity=_overall_qat(qat_model) if options.sparsity else 0.0,
+                                 method=method, **context))
+    return rows
+
+
+def _loss(trainer):
+    import tf_keras as keras
+
+    if trainer.regression:
+        return keras.losses.MeanSquaredError()
+    return keras.losses.CategoricalCrossentropy(from_logits=True)
+
+
+def _overall(model) -> float:
+    from .optimize import overall_sparsity
+
+    return overall_sparsity(model)
+
+
+def _overall_qat(model) -> float:
+    kernels = [w.numpy().ravel() for w in model.weights
+               if w.name.endswith("kernel:0") and "depthwise" not in w.name]
+    return float(np.mean(np.concatenate(kernels) == 0)) if kernels else 0.0
+
+
+def _export_float(model, spec, *, recipe, labels, trainer, test, split, representative,
+                  reference, out, options, fold) -> dict:
+    from emoedge.train.export import build_metadata
+    from emoedge.train.models import with_batch_one
+
+    from .convert import convert_float
+    from .export import embed_metadata, write_model_atomically
+
+    content = convert_float(with_batch_one(model, spec))
+    provenance = _provenance(recipe, split, trainer, "float32 export", 0.0, 0)
+    metadata = build_metadata(recipe, labels, content, provenance)
+    content = embed_metadata(content, metadata)
+    write_model_atomically(out / "model_float.tflite", content)
+    return _evaluate_file("float_tflite", content, metadata, trainer, test, reference, fold, 0.0)
+
+
+def _export_int8(name, model, spec, *, sparsity, method, recipe, labels, trainer, test, split,
+                 representative, reference, out, options, fold, qat=False,
+                 per_layer=None) -> dict:
+    from emoedge.model_audit import audit_model
+    from emoedge.train.export import build_metadata
+    from emoedge.train.models import with_batch_one
+
+    from .export import embed_metadata, write_model_atomically
+    from .isolated import convert_int8_isolated
+
+    graph = model if qat else with_batch_one(model, spec)
+    content = convert_int8_isolated(graph, representative, qat=qat)
+    audit = audit_model(content)
+    if not audit.integer_only and not options.allow_float:
+        raise QuantizeError(f"{name} of {fold} is not integer-only: "
+                            f"{', '.join(audit.float_tensors[:3])} (pass --allow-float to keep it)")
+    provenance = _provenance(recipe, split, trainer, method, sparsity, len(representative))
+    if per_layer:
+        provenance["quantization"]["sparsity_per_layer"] = per_layer
+    metadata = build_metadata(recipe, labels, content, provenance)
+    content = embed_metadata(content, metadata)
+    write_model_atomically(out / f"model_{name}.tflite", content)
+    row = _evaluate_file(name, content, metadata, trainer, test, reference, fold, sparsity)
+    row["integer_only"] = audit.integer_only
+    return row
+
+
+def _provenance(recipe, split, trainer, method: str, sparsity: float, representative: int) -> dict:
+    return {"data": list(recipe.data.sources), "split": split.name,
+            "test_speakers": split.speakers()["test"], "seed": trainer.seed,
+            "quantization": {"method": method, "sparsity": round(sparsity, 4),
+                             "representative_windows": representative},
+            "recipe": recipe.to_dict()}
+
+
+def _evaluate_file(name, content, metadata, trainer, test, reference, fold, sparsity) -> dict:
+    from emoedge.runner import ModelRunner
+    from emoedge.train.dataset import evaluation_windows
+    from emoedge.train.export import runtime_clip_outputs
+
+    outputs = runtime_clip_outputs(content, metadata, trainer, test)
+    runner = ModelRunner(content, metadata, num_threads=1)
+    windows = [w for clip in test[:20] for w in evaluation_windows(
+        clip.variants[0], trainer.window_frames, trainer.hop_frames)][:50]
+    runner(windows[0])  # warm-up
+    timings = []
+    for window in windows:
+        started = time.perf_counter_ns()
+        runner(window)
+        timings.append((time.perf_counter_ns() - started) / 1e6)
+    row = _row(name, fold, trainer.score(test, outputs), outputs, reference,
+               size=len(content), sparsity=sparsity)
+    row["latency_ms_p50"] = float(np.median(timings))
+    import gzip
+
+    row["gzip_bytes"] = len(gzip.compress(content, compresslevel=9, mtime=0))
+    return row
+
+
+def _row(name, fold, metrics, outputs, reference, *, size, sparsity) -> dict:
+    agreement = float(np.mean(outputs.argmax(axis=1) == reference.argmax(axis=1)))
+    return {"variant": name, "fold": fold, "ua": metrics.get("ua"), "wa": metrics.get("wa"),
+            "macro_f1": metrics.get("macro_f1"), "agreement_with_float": agreement,
+            "size_bytes": size, "gzip_bytes": None, "sparsity": sparsity,
+            "latency_ms_p50": None}
+
+
+def summarise(rows: list[dict]) -> list[dict]:
+    """Mean over folds of each variant's numbers."""
+    table = []
+    for variant in VARIANTS:
+        mine = [r for r in rows if r["variant"] == variant]
+        if not mine:
+            continue
+        entry = {"variant": variant, "folds": len(mine)}
+        for key in ("ua", "wa", "macro_f1", "agreement_with_float", "size_bytes", "gzip_bytes",
+                    "sparsity", "latency_ms_p50"):
+            values = [r[key] for r in mine if r.get(key) is not None]
+            entry[key] = float(np.mean(values)) if values else None
+            if key == "ua" and values:
+                entry["ua_std"] = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+        table.append(entry)
+    return table
+
+
+def render_table(table: list[dict], options: QuantizeOptions) -> str:
+    lines = ["# emoedge quantize", "",
+             "Every variant evaluated on each fold's held-out speakers through the edge "
+             "runtime; means over folds. Agreement = share of test clips whose label equals "
+             "the float Keras model's. Latency = median per-window time of one interpreter "
+             "call with its int8 bridge, 1 thread, on the machine that ran this.", "",
+             "| variant | UA | WA | macro-F1 | agreement | size (bytes) | gzip (bytes) | sparsity | latency p50 (ms) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+
+    def cell(value, spec="{:.4f}"):
+        return "-" if value is None else spec.format(value)
+
+    for row in table:
+        ua = cell(row["ua"]) + (f" ± {row['ua_std']:.4f}" if row.get("ua_std") else "")
+        lines.append(f"| {row['variant']} | {ua} | {cell(row['wa'])} | {cell(row['macro_f1'])} | "
+                     f"{cell(row['agreement_with_float'], '{:.3f}')} | "
+                     f"{cell(row['size_bytes'], '{:,.0f}')} | {cell(row['gzip_bytes'], '{:,.0f}')} | "
+                     f"{cell(row['sparsity'], '{:.3f}')} | {cell(row['latency_ms_p50'], '{:.3f}')} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,173 @@
+"""emoedge quantize: pruning, PTQ, QAT, the int8 audit and self-describing export."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.tf
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    pytest.importorskip("tensorflow")
+    from test_train_pipeline import RECIPE, _write_generated_corpus
+
+    from emoedge.train.recipe import load_recipe
+    from emoedge.train.trainer import run_training
+
+    root = tmp_path_factory.mktemp("quantize")
+    manifest = _write_generated_corpus(root / "corpus")
+    recipe_path = root / "recipe.toml"
+    recipe_path.write_text(RECIPE.format(manifest=manifest, split="speaker",
+                                         architecture="cnn2d", epochs=10))
+    run_training(load_recipe(recipe_path), root / "run", data_root=None,
+                 cache_dir=root / "cache", progress=False, export=False)
+    return root
+
+
+@pytest.fixture(scope="module")
+def quantized(trained_run):
+    from emoedge.quantize.pipeline import QuantizeOptions, quantize_run
+
+    table = quantize_run(QuantizeOptions(run_dir=str(trained_run / "run"),
+                                         cache_dir=str(trained_run / "cache"), sparsity=0.5,
+                                         qat=True, finetune_epochs=3, progress=False))
+    return {row["variant"]: row for row in table}
+
+
+def test_every_variant_is_evaluated_and_int8_is_integer_only(trained_run, quantized):
+    import json
+
+    assert set(quantized) == {"float_keras", "float_tflite", "int8", "pruned_int8", "qat_int8"}
+    rows = json.loads((trained_run / "run" / "quantized" / "table.json").read_text())["rows"]
+    for row in rows:
+        if row["variant"].endswith("int8"):
+            assert row["integer_only"], row
+    print("\n" + (trained_run / "run" / "quantized" / "table.md").read_text())
+
+
+def test_int8_agrees_with_float(quantized):
+    assert quantized["float_tflite"]["agreement_with_float"] == 1.0
+    assert quantized["int8"]["agreement_with_float"] >= 0.9
+    assert quantized["int8"]["ua"] >= quantized["float_keras"]["ua"] - 0.1
+
+
+def test_pruning_reaches_its_target_and_shrinks_gzip(quantized):
+    assert abs(quantized["pruned_int8"]["sparsity"] - 0.5) <= 0.01
+    assert abs(quantized["qat_int8"]["sparsity"] - 0.5) <= 0.01  # prune-preserving QAT
+    assert quantized["pruned_int8"]["gzip_bytes"] < quantized["int8"]["gzip_bytes"]
+
+
+def test_exported_files_carry_quantization_provenance(trained_run, quantized):
+    import emoedge
+    from emoedge.model_file import read_model_file
+
+    folder = trained_run / "run" / "quantized" / "split0_seed0"
+    pruned = read_model_file(folder / "model_pruned_int8.tflite").metadata
+    quantization = pruned.provenance["quantization"]
+    assert "magnitude pruning to 0.50" in quantization["method"]
+    assert quantization["representative_windows"] >= 200
+    assert abs(quantization["sparsity"] - 0.5) <= 0.01
+    assert set(quantization["sparsity_per_layer"])
+    assert read_model_file(folder / "model_float.tflite").metadata.input.dtype == "float32"
+    model = emoedge.load_model(folder / "model_qat_int8.tflite")
+    assert model.labels == ("sad", "neutral", "happy")
+
+
+def test_schedule_fits_short_and_long_runs():
+    from emoedge.quantize.optimize import PruningSchedule
+
+    short = PruningSchedule.for_run(0.7, 10)
+    assert (short.frequency, short.end_step) == (1, 9)
+    long = PruningSchedule.for_run(0.7, 1000)
+    assert (long.frequency, long.end_step) == (50, 950)
+    for bad in ((0.0, 100), (1.0, 100), (0.5, 1)):
+        with pytest.raises(ValueError):
+            PruningSchedule.for_run(*bad)
+
+
+def test_pruning_leaves_the_baseline_intact():
+    import tf_keras as keras
+
+    from emoedge.quantize.optimize import prune
+    from emoedge.train.models import ModelSpec, build_model
+
+    model = build_model(ModelSpec(architecture="mlp", frames=20, channels=8, outputs=3))
+    before = [w.copy() for w in model.get_weights()]
+    rng = np.random.default_rng(0)
+
+    def batches(epoch):
+        for _ in range(4):
+            yield (rng.random((8, 20, 8, 1)).astype(np.float32) * 500,
+                   np.eye(3, dtype=np.float32)[rng.integers(0, 3, 8)], np.ones(8, np.float32))
+
+    pruned, per_layer, _ = prune(model, batches, sparsity=0.6, epochs=2, steps_per_epoch=4,
+                                 loss=keras.losses.CategoricalCrossentropy(from_logits=True))
+    for old, new in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(old, new)
+    assert all(abs(s - 0.6) <= 0.01 for s in per_layer.values()), per_layer
+
+
+def test_an_injected_float_op_is_caught(tmp_path):
+    import tensorflow as tf
+    import tf_keras as keras
+
+    from emoedge.model_audit import audit_model
+
+    inputs = keras.Input((20, 8, 1), batch_size=1)
+    x = keras.layers.Conv2D(4, 3)(inputs)
+    x = keras.layers.Lambda(lambda t: tf.math.sin(t))(x)  # no int8 kernel: stays float
+    outputs = keras.layers.Dense(3)(keras.layers.Flatten()(x))
+    model = keras.Model(inputs, outputs)
+    concrete = tf.function(lambda t: model(t)).get_concrete_function(
+        tf.TensorSpec([1, 20, 8, 1], tf.float32))
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    data = np.random.default_rng(0).random((50, 1, 20, 8, 1)).astype(np.float32)
+    converter.representative_dataset = lambda: ([d] for d in data)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
+                                           tf.lite.OpsSet.TFLITE_BUILTINS]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    content = converter.convert()
+    audit = audit_model(content)
+    assert not audit.integer_only and "SIN" in audit.ops and audit.float_tensors
+    path = tmp_path / "mixed.tflite"
+    path.write_bytes(content)
+    refused = subprocess.run([sys.executable, "-m", "emoedge", "audit", str(path)],
+                             capture_output=True, text=True)
+    assert refused.returncode == 1 and "not integer-only" in refused.stderr
+    allowed = subprocess.run([sys.executable, "-m", "emoedge", "audit", str(path), "--allow-float"],
+                             capture_output=True, text=True)
+    assert allowed.returncode == 0 and "float tensor" in allowed.stdout
+
+
+def test_a_crashing_conversion_is_a_clear_error_not_a_dead_process():
+    import tf_keras as keras
+
+    from emoedge.quantize.convert import ConversionError
+    from emoedge.quantize.isolated import convert_int8_isolated
+
+    inputs = keras.Input((30, 8, 1), batch_size=1)
+    x = keras.layers.GRU(8)(keras.layers.Reshape((30, 8))(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(3)(x))
+    representative = np.random.default_rng(0).random((200, 30, 8, 1)).astype(np.float32)
+    with pytest.raises(ConversionError, match="crashed .*GRU"):
+        convert_int8_isolated(model, representative)
+    assert True  # still alive
+
+
+def test_audit_reports_costs_of_the_fixture():
+    import pathlib
+
+    from emoedge.model_audit import audit_model
+
+    content = (pathlib.Path(__file__).parent / "fixtures" / "tiny_int8.tflite").read_bytes()
+    audit = audit_model(content)
+    assert audit.integer_only
+    assert audit.macs > 0 and audit.parameters > 0 and audit.arena_bytes > 0
+    assert audit.size_bytes == len(content) and 0 < audit.gzip_bytes < len(content)
