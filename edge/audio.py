@@ -104,7 +104,9 @@ def pcm_blocks(path: str | os.PathLike, target_rate_hz: int,
         AudioError if the file turns out truncated or corrupt mid-way.
     """
     info, handle = open_audio(path)
-    return info, _generate_blocks(handle, info, target_rate_hz, block_seconds)
+    converter = BlockConverter(info, target_rate_hz)
+    return info, _converted(decode_blocks(handle, info, converter.passthrough, block_seconds),
+                            converter)
 
 
 def read_pcm(path: str | os.PathLike, target_rate_hz: int) -> tuple[AudioInfo, np.ndarray]:
@@ -144,17 +146,17 @@ def to_model_pcm(samples: np.ndarray, sample_rate_hz: int, target_rate_hz: int) 
     return float_to_pcm16(mono)
 
 
-def _generate_blocks(handle, info: AudioInfo, target_rate_hz: int,
-                     block_seconds: float) -> Iterator[np.ndarray]:
-    block_frames = max(1, int(block_seconds * info.sample_rate_hz))
-    passthrough = (info.channels == 1 and info.subtype == "PCM_16"
-                   and info.sample_rate_hz == target_rate_hz)
-    resampler = None
-    if info.sample_rate_hz != target_rate_hz:
-        import soxr
+def decode_blocks(handle, info: AudioInfo, passthrough: bool,
+                  block_seconds: float = BLOCK_SECONDS) -> Iterator[tuple[np.ndarray, bool]]:
+    """Step 1 of :func:`pcm_blocks`: read the file in blocks, as decoded.
 
-        resampler = soxr.ResampleStream(info.sample_rate_hz, target_rate_hz, 1,
-                                        dtype="float64", quality="HQ")
+    Yields:
+        (block, is_last): int16 samples (n,) when ``passthrough``, else
+        float64 samples (n, channels). Closes the file at the end.
+    Raises:
+        AudioError: the file turns out truncated or corrupt mid-way.
+    """
+    block_frames = max(1, int(block_seconds * info.sample_rate_hz))
     with handle:
         while True:
             try:
@@ -163,19 +165,51 @@ def _generate_blocks(handle, info: AudioInfo, target_rate_hz: int,
             except (RuntimeError, OSError, ValueError) as error:
                 raise AudioError(f"corrupt or truncated audio: {_one_line(error)}") from None
             last = len(block) < block_frames
-            if passthrough:
-                if len(block):
-                    yield block
-            else:
-                mono = block.mean(axis=1) if len(block) else np.zeros(0)
-                if not np.isfinite(mono).all():
-                    raise AudioError("audio contains NaN or infinite samples")
-                if resampler is not None:
-                    mono = resampler.resample_chunk(mono, last=last)
-                if len(mono):
-                    yield float_to_pcm16(mono)
+            yield block, last
             if last:
                 return
+
+
+class BlockConverter:
+    """Step 2 of :func:`pcm_blocks`: decoded blocks to mono int16 at the target
+    rate (downmix, resample with soxr HQ, round), keeping the resampler's state
+    across blocks.
+
+    Attributes:
+        passthrough: mono 16-bit audio already at the target rate; blocks are
+            used bit for bit and nothing is converted.
+        resamples: whether blocks go through the resampler.
+    """
+
+    def __init__(self, info: AudioInfo, target_rate_hz: int) -> None:
+        self.passthrough = (info.channels == 1 and info.subtype == "PCM_16"
+                            and info.sample_rate_hz == target_rate_hz)
+        self.resamples = info.sample_rate_hz != target_rate_hz
+        self._resampler = None
+        if self.resamples:
+            import soxr
+
+            self._resampler = soxr.ResampleStream(info.sample_rate_hz, target_rate_hz, 1,
+                                                  dtype="float64", quality="HQ")
+
+    def __call__(self, block: np.ndarray, last: bool) -> np.ndarray:
+        """One decoded block (see :func:`decode_blocks`) as 1-D int16; may be empty."""
+        if self.passthrough:
+            return block
+        mono = block.mean(axis=1) if len(block) else np.zeros(0)
+        if not np.isfinite(mono).all():
+            raise AudioError("audio contains NaN or infinite samples")
+        if self._resampler is not None:
+            mono = self._resampler.resample_chunk(mono, last=last)
+        return float_to_pcm16(mono)
+
+
+def _converted(blocks: Iterator[tuple[np.ndarray, bool]],
+               converter: BlockConverter) -> Iterator[np.ndarray]:
+    for block, last in blocks:
+        pcm = converter(block, last)
+        if len(pcm):
+            yield pcm
 
 
 def _describe_open_error(path, error: Exception) -> str:

@@ -98,6 +98,97 @@ def audit(
     raise typer.Exit(run_audit(model, allow_float=allow_float, as_json=as_json))
 
 
+@app.command()
+def bench(
+    model: str = typer.Option(None, "--model", "-m", help="Model file (default: the packaged model)."),
+    audio: str = typer.Option(None, "--audio", help="Audio file to run on (default: a generated signal)."),
+    seconds: float = typer.Option(None, "--seconds", help="Length of the generated signal [default: 10]."),
+    rate: int = typer.Option(None, "--rate", help="Sample rate of the generated signal [default: the model's]."),
+    threads: int = typer.Option(None, "--threads", help="Interpreter threads."),
+    json_out: str = typer.Option(None, "--json", help="Also write the report as JSON here."),
+    compare: str = typer.Option(None, "--compare", help="A second model to measure in the same run."),
+    repeat: int = typer.Option(5, "--repeat", help="Measured passes after warm-up."),
+    warmup: int = typer.Option(1, "--warmup", help="Unmeasured passes first."),
+) -> None:
+    """Time every stage of the runtime on this machine: decode, resample,
+    frontend, quantize, invoke, postprocess, per window and end to end.
+
+    Exit status: 0 measured, 1 the measurement failed, 2 usage error.
+    """
+    from .commands.bench import BenchOptions, run_bench
+
+    raise typer.Exit(run_bench(BenchOptions(
+        model=model, audio=audio, seconds=seconds, rate_hz=rate, num_threads=threads,
+        json_path=json_out, compare=compare, repeat=repeat, warmup=warmup)))
+
+
+# --- live: emoedge listen / devices ------------------------------------------
+from .live.config import CaptureConfig, SmoothingConfig, VadConfig  # noqa: E402 - dataclasses only
+
+_VAD, _SMOOTHING, _CAPTURE = VadConfig(), SmoothingConfig(), CaptureConfig()
+
+
+@app.command()
+def listen(
+    model: str = typer.Option(None, "--model", "-m",
+                              help="Model file (required until a default model is packaged)."),
+    device: str = typer.Option(None, "--device", "-d",
+                               help="Input device: NAME (or a unique part of it) or INDEX; "
+                                    "see emoedge devices. Default: the system's input."),
+    duration: float = typer.Option(None, "--duration", help="Stop after S seconds of audio "
+                                   "(default: until Ctrl-C or the end of --input)."),
+    input_file: str = typer.Option(None, "--input", "-i", help="Replay FILE through the same "
+                                   "streaming path instead of the microphone, in real time."),
+    fast: bool = typer.Option(False, "--fast", help="With --input: as fast as possible."),
+    hop: float = typer.Option(None, "--hop", help="Seconds between results, a multiple of the "
+                              "frontend step (default: the model's hop)."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per hop on stdout "
+                                 "instead of the live view; nothing else on stdout."),
+    smoothing: float = typer.Option(_SMOOTHING.time_constant_s, "--smoothing", help="EMA time "
+                                    "constant in seconds over speech windows; 0 = off."),
+    vad_margin_db: float = typer.Option(_VAD.margin_db, "--vad-margin-db", help="A frame is "
+                                        "loud this many dB above the noise floor ..."),
+    vad_min_dbfs: float = typer.Option(_VAD.min_level_dbfs, "--vad-min-dbfs",
+                                       help="... and above this level."),
+    vad_min_fraction: float = typer.Option(_VAD.min_speech_fraction, "--vad-min-fraction",
+                                           help="Share of loud frames that makes a window "
+                                                "speech; 0 with --vad-min-range-db 0 = gate off."),
+    vad_min_range_db: float = typer.Option(_VAD.min_dynamic_range_db, "--vad-min-range-db",
+                                           help="Least energy spread of a speech window "
+                                                "(steady noise has little); 0 = off."),
+    buffer: float = typer.Option(_CAPTURE.buffer_s, "--buffer", help="Seconds of audio queued "
+                                 "for the worker; beyond it blocks are dropped and counted."),
+    threads: int = typer.Option(None, "--threads", help="Interpreter threads."),
+) -> None:
+    """Live emotion from the microphone (or a replayed file): a bar per emotion,
+    the current label, input level, valence/arousal, overflow/drop counters.
+
+    Windows without speech show as "no speech". Ctrl-C ends with a summary
+    (time per emotion, overflows, drops) on stderr. Exit status: 0 ended,
+    2 usage or audio-device error.
+    """
+    import dataclasses
+
+    from .commands.listen import ListenOptions, run_listen
+
+    raise typer.Exit(run_listen(ListenOptions(
+        model=model, input_path=input_file, fast=fast, hop_s=hop, duration_s=duration,
+        as_json=as_json, num_threads=threads,
+        capture=dataclasses.replace(_CAPTURE, device=device, buffer_s=buffer),
+        vad=dataclasses.replace(_VAD, margin_db=vad_margin_db, min_level_dbfs=vad_min_dbfs,
+                                min_speech_fraction=vad_min_fraction,
+                                min_dynamic_range_db=vad_min_range_db),
+        smoothing=dataclasses.replace(_SMOOTHING, time_constant_s=smoothing))))
+
+
+@app.command()
+def devices() -> None:
+    """List the input devices PortAudio sees (for listen --device)."""
+    from .commands.listen import run_devices
+
+    raise typer.Exit(run_devices())
+
+
 def _load_plugins() -> None:
     """Add commands from the ``emoedge.commands`` entry-point group.
 
