@@ -29,11 +29,13 @@ def tensor_specs(content: bytes) -> tuple[TensorSpec, TensorSpec]:
 def build_metadata(recipe, labels, content: bytes, provenance: dict) -> ModelMetadata:
     regression = recipe.training.task == "regression"
     model_input, model_output = tensor_specs(content)
+    mapping = dict(recipe.export.valence_arousal) or None
     return ModelMetadata(
         frontend=recipe.frontend, labels=tuple(labels), window_ms=recipe.window.window_ms,
         hop_ms=recipe.window.hop_ms, task=recipe.training.task,
         output_kind="values" if regression else "logits", input=model_input,
-        output=model_output, provenance=provenance)
+        output=model_output, valence_arousal=None if regression else mapping,
+        provenance=provenance)
 
 
 def export_fold(trainer, split, features, recipe, labels, result) -> None:

@@ -89,6 +89,18 @@ class TrainingSection:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ExportSection:
+    """What the exported model file says beyond the training itself.
+
+    ``valence_arousal`` maps each label to a point (valence, arousal) in
+    [-1, 1]; the runtime reports the probability-weighted point. It is a
+    documented mapping, not a measurement.
+    """
+
+    valence_arousal: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Recipe:
     data: DataSection = field(default_factory=DataSection)
     frontend: FrontendConfig = field(default_factory=FrontendConfig)
@@ -96,6 +108,7 @@ class Recipe:
     model: ModelSection = field(default_factory=ModelSection)
     training: TrainingSection = field(default_factory=TrainingSection)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    export: ExportSection = field(default_factory=ExportSection)
     augment_variants: int = 1
 
     def to_dict(self) -> dict[str, Any]:
@@ -117,7 +130,8 @@ class Recipe:
 
 
 _SECTIONS = {"data": DataSection, "frontend": FrontendConfig, "window": WindowSection,
-             "model": ModelSection, "training": TrainingSection, "augment": AugmentConfig}
+             "model": ModelSection, "training": TrainingSection, "augment": AugmentConfig,
+             "export": ExportSection}
 
 
 def load_recipe(path: str | os.PathLike | None, overrides: Sequence[str] = ()) -> Recipe:
@@ -167,6 +181,8 @@ def _build_section(name: str, cls, values: Mapping[str, Any]):
         default = known[key].default
         if isinstance(default, tuple) or key in ("sources", "labels", "fold_groups", "targets", "seeds"):
             value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
+        if key == "valence_arousal":
+            value = {label: tuple(float(v) for v in point) for label, point in value.items()}
         converted[key] = value
     try:
         return cls(**converted)

@@ -1,0 +1,138 @@
+"""The numbers of a model card, measured through the device runtime.
+
+Each model file names its own held-out speakers in its metadata
+(``provenance.test_speakers``), so cross-validation fold models are scored on
+exactly the speakers they never saw, per corpus, from the audio files, with
+``EmotionModel.predict_file`` - the path ``emoedge score`` takes. Robustness
+adds white noise at a given SNR (relative to the clip's own power) before the
+frontend.
+
+    python -m emoedge.train.model_card --data ../shared/data \\
+        --source ravdess:RAVDESS --source tess:TESS --source emodb:EMO-DB \\
+        --out docs/model_card runs/default_cv/split*_seed0/model_int8.tflite
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import sys
+from collections import defaultdict
+from typing import Sequence
+
+import numpy as np
+
+from .metrics import classification_report, mean_and_std
+
+SNRS_DB = (20.0, 10.0, 0.0)
+
+
+def add_noise(pcm: np.ndarray, snr_db: float, seed: int) -> np.ndarray:
+    """White Gaussian noise at ``snr_db`` below the clip's mean power, clipped to int16."""
+    signal = pcm.astype(np.float64)
+    power = np.mean(signal ** 2)
+    noise = np.random.default_rng(seed).standard_normal(len(pcm)) * np.sqrt(power / 10 ** (snr_db / 10))
+    return np.clip(np.rint(signal + noise), -32768, 32767).astype(np.int16)
+
+
+def held_out_clips(model, clips, speakers: Sequence[str] | None, limit: int | None):
+    """Clips of the model's labels whose speaker the model never trained on."""
+    test = set(speakers if speakers else model.metadata.provenance.get("test_speakers", ()))
+    if not test:
+        raise ValueError(f"{model.path}: its metadata names no test speakers; pass --speaker")
+    chosen = [c for c in clips if c.speaker in test and c.label in model.labels]
+    if limit:
+        per_corpus = defaultdict(list)
+        for clip in chosen:
+            per_corpus[clip.corpus].append(clip)
+        chosen = [c for group in per_corpus.values() for c in group[:limit]]
+    return chosen
+
+
+def score_model(model, clips, *, snrs: Sequence[float] = SNRS_DB) -> dict:
+    """Per-corpus metrics of one model, clean and at each SNR."""
+    from emoedge.audio import read_pcm
+
+    labels = list(model.labels)
+    rows = defaultdict(lambda: {"true": [], "clean": [], **{f"snr{s:g}": [] for s in snrs}})
+    for index, clip in enumerate(clips):
+        row = rows[clip.corpus]
+        row["true"].append(labels.index(clip.label))
+        row["clean"].append(labels.index(model.predict_file(clip.path).label))
+        pcm = read_pcm(clip.path, model.sample_rate_hz)[1]
+        for snr in snrs:
+            noisy = model.predict(add_noise(pcm, snr, seed=index), model.sample_rate_hz)
+            row[f"snr{snr:g}"].append(labels.index(noisy.label))
+    result = {}
+    for corpus, row in rows.items():
+        present = sorted(set(row["true"]))
+        result[corpus] = {"clips": len(row["true"]),
+                          "labels_present": [labels[i] for i in present]}
+        for condition in ("clean", *(f"snr{s:g}" for s in snrs)):
+            report = classification_report(row["true"], row[condition], labels)
+            result[corpus][condition] = {"ua": report.ua, "wa": report.wa,
+                                         "macro_f1": report.macro_f1}
+            if condition == "clean":
+                result[corpus]["confusion"] = report.confusion.tolist()
+    return result
+
+
+def combine(per_model: list[dict]) -> dict:
+    """Mean ± std over models (folds) of each corpus and condition."""
+    summary: dict = {}
+    corpora = sorted({c for m in per_model for c in m})
+    for corpus in corpora:
+        present = [m[corpus] for m in per_model if corpus in m]
+        entry = {"folds": len(present), "clips": sum(p["clips"] for p in present)}
+        for condition in [k for k in present[0] if isinstance(present[0][k], dict)]:
+            entry[condition] = {metric: dict(zip(("mean", "std"), mean_and_std(
+                [p[condition][metric] for p in present]))) for metric in ("ua", "wa", "macro_f1")}
+        entry["confusion"] = np.sum([p["confusion"] for p in present], axis=0).tolist()
+        summary[corpus] = entry
+    return summary
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("models", nargs="+", help="model files (fold models of one recipe)")
+    parser.add_argument("--data", required=True, help="corpus root")
+    parser.add_argument("--source", action="append", required=True, help="kind:path, relative to --data")
+    parser.add_argument("--speaker", action="append", help="override the test speakers")
+    parser.add_argument("--limit", type=int, help="at most this many clips per corpus (smoke test)")
+    parser.add_argument("--out", required=True, help="folder for card.json and confusion PNGs")
+    args = parser.parse_args(argv)
+
+    import emoedge
+
+    from .corpora import load_sources
+    from .recipe import resolve_sources
+    from .report import plot_confusion
+
+    clips = load_sources(resolve_sources(args.source, args.data))
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    per_model = []
+    labels = None
+    for path in args.models:
+        model = emoedge.load_model(path, num_threads=1)
+        labels = model.labels
+        chosen = held_out_clips(model, clips, args.speaker, args.limit)
+        print(f"{path}: {len(chosen)} held-out clips", file=sys.stderr)
+        per_model.append(score_model(model, chosen))
+    summary = combine(per_model)
+    for corpus, entry in summary.items():
+        plot_confusion(np.asarray(entry["confusion"]), labels, out / f"confusion_{corpus}.png")
+    (out / "card.json").write_text(json.dumps({"models": args.models, "per_model": per_model,
+                                               "summary": summary}, indent=1) + "\n")
+    for corpus, entry in summary.items():
+        clean = entry["clean"]["ua"]
+        print(f"{corpus}: UA {clean['mean']:.3f} ± {clean['std']:.3f} over {entry['folds']} "
+              f"fold(s), {entry['clips']} clips; "
+              + ", ".join(f"{k} UA {v['ua']['mean']:.3f}" for k, v in entry.items()
+                          if k.startswith("snr")))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
