@@ -79,7 +79,7 @@ def plot_worst(worst: list[dict], features: dict, path: pathlib.Path) -> None:
         axis.set_ylabel("channel")
     axes[-1, 0].set_xlabel("frame (10 ms)")
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    figure.savefig(path, dpi=60)  # smooth spectrograms compress poorly; keep files small
     plt.close(figure)
 
 
