@@ -598,7 +598,7 @@ def test_kfold_round_robin_by_hash():
     assert [fold.speakers()["test"] for fold in folds] == [sorted(ranked[i::3]) for i in range(3)]
     assert [fold.name for fold in folds] == ["fold1-of-3", "fold2-of-3", "fold3-of-3"]
     assert dict(folds[1].settings) == {"method": "speaker_kfold", "fold": 2, "folds": 3,
-                                       "explicit_folds": False, "val_fraction": 0.2,
+                                       "explicit_folds": False, "val_fraction": 0.2, "val_corpora": None,
                                        "salt": "emoedge"}
     for fold in folds:
         training = [s for s in speakers if s not in fold.speakers()["test"]]
@@ -741,3 +741,15 @@ def test_real_corpora_load_with_documented_counts(data_dir):
     assert all(split.parts().values())
     for fold in speaker_kfold(everything, 5):
         check_speaker_independent(fold)
+
+
+def test_kfold_validation_can_be_limited_to_some_corpora():
+    from emoedge.train.data import Clip, speaker_kfold
+
+    clips = [Clip(path=f"{corpus}{spk}_{i}.wav", label="happy", speaker=f"{corpus}:{spk}",
+                  corpus=corpus)
+             for corpus, speakers in (("ravdess", range(8)), ("tess", ("OAF", "YAF")))
+             for spk in speakers for i in range(2)]
+    for split in speaker_kfold(clips, 4, val_fraction=0.3, val_corpora=["ravdess"]):
+        assert split.val and all(c.corpus == "ravdess" for c in split.val)
+        assert {"tess:OAF", "tess:YAF"} <= {c.speaker for c in split.train + split.test}

@@ -47,6 +47,7 @@ class DataSection:
     folds: int = 5
     fold_groups: tuple[tuple[str, ...], ...] = ()
     val_fraction: float = 0.15
+    val_corpora: tuple[str, ...] = ()  # kfold: draw validation speakers only from these
     test_fraction: float = 0.15
     allow_speaker_overlap: bool = False
     corpus_balance: bool = True
@@ -179,7 +180,7 @@ def _build_section(name: str, cls, values: Mapping[str, Any]):
     converted = {}
     for key, value in values.items():
         default = known[key].default
-        if isinstance(default, tuple) or key in ("sources", "labels", "fold_groups", "targets", "seeds"):
+        if isinstance(default, tuple) or key in ("sources", "labels", "fold_groups", "targets", "seeds", "val_corpora"):
             value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
         if key == "valence_arousal":
             value = {label: tuple(float(v) for v in point) for label, point in value.items()}

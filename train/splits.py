@@ -250,7 +250,8 @@ def _nearest_movable(part_of: Mapping[str, str], hashes: Mapping[str, float],
 
 def speaker_kfold(clips: Iterable[Clip], k: int | None = None, *,
                   folds: Sequence[Sequence[str]] | None = None, salt: str = DEFAULT_SALT,
-                  val_fraction: float = 0.15) -> list[Split]:
+                  val_fraction: float = 0.15,
+                  val_corpora: Sequence[str] | None = None) -> list[Split]:
     """Leave-speakers-out cross-validation: one Split per test fold.
 
     Without ``folds``, speakers are sorted by :func:`speaker_hash` and dealt
@@ -260,6 +261,8 @@ def speaker_kfold(clips: Iterable[Clip], k: int | None = None, *,
     validation speakers are the ``val_fraction`` of the training speakers
     (rounded to nearest, at least one when the fraction is positive) that
     come first by a second stable hash, so a test fold never chooses a model.
+    ``val_corpora`` limits validation to speakers of those corpora (e.g. keep
+    TESS, two speakers and trivially separable, always in training).
 
     Raises:
         DataError: k outside [2, speakers], ``k`` disagreeing with
@@ -277,11 +280,17 @@ def speaker_kfold(clips: Iterable[Clip], k: int | None = None, *,
     splits = []
     for index, test_speakers in enumerate(test_folds):
         training = [speaker for speaker in groups if speaker not in test_speakers]
-        validation = _validation_speakers(training, val_fraction, salt)
+        candidates = [speaker for speaker in training
+                      if val_corpora is None or speaker.split(":", 1)[0] in val_corpora]
+        if val_corpora is not None and not candidates:
+            raise DataError(f"kfold: no training speaker of {', '.join(val_corpora)} "
+                            "is left for validation")
+        validation = _validation_speakers(candidates, val_fraction, salt)
         part_of = {speaker: "test" if speaker in test_speakers
                    else "val" if speaker in validation else "train" for speaker in groups}
         settings = {"method": "speaker_kfold", "fold": index + 1, "folds": len(test_folds),
                     "explicit_folds": folds is not None, "val_fraction": val_fraction,
+                    "val_corpora": list(val_corpora) if val_corpora is not None else None,
                     "salt": salt}
         splits.append(_assemble(f"fold{index + 1}-of-{len(test_folds)}", groups, part_of,
                                 settings))
