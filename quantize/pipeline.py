@@ -118,17 +118,31 @@ def quantize_fold(recipe, fold_dir: pathlib.Path, split, seed: int, features: di
                                  per_layer=per_layer, **context))
         source = pruned
     if options.qat:
-        from .optimize import quantization_aware
+        rows.append(_qat_row(source, spec, batches, steps, loss, context))
+    return rows
 
+
+def _qat_row(source, spec, batches, steps, loss, context) -> dict:
+    """The QAT variant, or a row saying why it failed: one variant that cannot
+    be made integer-only must not cost the other variants' results."""
+    from .convert import ConversionError
+    from .optimize import quantization_aware
+
+    options = context["options"]
+    try:
         qat_model = quantization_aware(source, batches, epochs=options.finetune_epochs,
                                        steps_per_epoch=steps, loss=loss,
                                        preserve_sparsity=bool(options.sparsity))
         method = ("prune-preserving quantization-aware training" if options.sparsity
                   else "quantization-aware training")
-        rows.append(_export_int8("qat_int8", qat_model, spec, qat=True,
-                                 sparsity=_overall_qat(qat_model) if options.sparsity else 0.0,
-                                 method=method, **context))
-    return rows
+        return _export_int8("qat_int8", qat_model, spec, qat=True,
+                            sparsity=_overall_qat(qat_model) if options.sparsity else 0.0,
+                            method=method, **context)
+    except (QuantizeError, ConversionError, ValueError) as error:
+        row = _row("qat_int8", context["fold"], {}, context["reference"], context["reference"],
+                   size=None, sparsity=None)
+        row.update(agreement_with_float=None, error=" ".join(str(error).split()))
+        return row
 
 
 def _loss(trainer):
@@ -241,7 +255,8 @@ def summarise(rows: list[dict]) -> list[dict]:
         mine = [r for r in rows if r["variant"] == variant]
         if not mine:
             continue
-        entry = {"variant": variant, "folds": len(mine)}
+        entry = {"variant": variant, "folds": len(mine),
+                 "errors": sorted({r["error"] for r in mine if r.get("error")})}
         for key in ("ua", "wa", "macro_f1", "agreement_with_float", "size_bytes", "gzip_bytes",
                     "sparsity", "latency_ms_p50"):
             values = [r[key] for r in mine if r.get(key) is not None]
@@ -270,4 +285,8 @@ def render_table(table: list[dict], options: QuantizeOptions) -> str:
                      f"{cell(row['agreement_with_float'], '{:.3f}')} | "
                      f"{cell(row['size_bytes'], '{:,.0f}')} | {cell(row['gzip_bytes'], '{:,.0f}')} | "
                      f"{cell(row['sparsity'], '{:.3f}')} | {cell(row['latency_ms_p50'], '{:.3f}')} |")
+    failures = [(row["variant"], error) for row in table for error in row.get("errors", [])]
+    if failures:
+        lines += ["", "Failed variants:", ""]
+        lines += [f"- {variant}: {error}" for variant, error in failures]
     return "\n".join(lines) + "\n"
