@@ -268,7 +268,10 @@ def run_session(source, pipeline: LivePipeline, sinks: Iterable[Callable[[HopEve
     block_queue = source.queue
     limit = (None if config.duration_s is None
              else int(round(config.duration_s * pipeline.rate_hz)))
-    max_batch = max(1, round(config.max_batch_s * 1000 / max(config.capture.block_ms, 1)))
+    block_ms = max(config.capture.block_ms, 1)
+    max_batch = max(1, round(config.max_batch_s * 1000 / block_ms))
+    min_batch = min(max_batch, max(1, round(config.min_batch_s * 1000 / block_ms)))
+    pending: list[np.ndarray] = []
     started = time.monotonic()
     ended_by = "end of input"
 
@@ -292,7 +295,7 @@ def run_session(source, pipeline: LivePipeline, sinks: Iterable[Callable[[HopEve
             except queue.Empty:
                 source.check()
                 continue
-            blocks, finished = [], item is END
+            blocks, finished = pending, item is END
             if not finished:
                 blocks.append(item)
                 while len(blocks) < max_batch:
@@ -304,6 +307,11 @@ def run_session(source, pipeline: LivePipeline, sinks: Iterable[Callable[[HopEve
                         finished = True
                         break
                     blocks.append(item)
+            if not finished and len(blocks) < min_batch:
+                pending = blocks  # wait for more audio: fewer, larger frontend calls
+                source.check()
+                continue
+            pending = []
             if blocks:
                 raw = blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
                 pcm = pipeline.to_model_pcm(raw, last=finished)
