@@ -13,12 +13,9 @@ Without data it falls back to generated signals (white noise plus a chirp).
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import importlib.util
 import json
 import os
-import platform
-import shlex
 import statistics
 import subprocess
 import sys
@@ -36,9 +33,9 @@ for _var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 
+from common import REPO, base_machine_info, command_line, git_state, package_version  # noqa: E402
 from emoedge import FrontendConfig, StreamingFrontend, compute_features  # noqa: E402
 
-REPO = Path(__file__).resolve().parent.parent
 BATCH = "emoedge_batch"
 
 
@@ -136,7 +133,7 @@ def tf_row(config: FrontendConfig) -> Row | None:
     tf_reference = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tf_reference)
     return Row("tf_microfrontend", "TF audio_microfrontend op", lambda pcm: pcm,
-               lambda pcm: tf_reference.tf_features(pcm, config), {"tensorflow": _version("tensorflow")})
+               lambda pcm: tf_reference.tf_features(pcm, config), {"tensorflow": package_version("tensorflow")})
 
 
 def float_rows(config: FrontendConfig) -> list[Row]:
@@ -164,7 +161,7 @@ def float_rows(config: FrontendConfig) -> list[Row]:
     return [
         Row("psf_logfbank", "python_speech_features logfbank", to_float,
             lambda x: python_speech_features.logfbank(x, **psf),
-            {**psf, "version": _version("python_speech_features")}),
+            {**psf, "version": package_version("python_speech_features")}),
         Row("librosa_logmel", "librosa melspectrogram + log", to_float, logmel,
             {**mel, "version": librosa.__version__}),
     ]
@@ -192,54 +189,20 @@ def time_row(row: Row, clips: list[np.ndarray], repeats: int) -> list[int]:
 
 def machine_info() -> dict:
     """CPU model, core counts and Python/numpy versions of this machine."""
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            # x86 says "model name"; Raspberry Pi kernels say "Model".
-            if key.strip() in ("model name", "Model") and value.strip():
-                model = value.strip()
-                break
-    except OSError:
-        pass
     return {
-        "cpu_model": model,
-        "arch": platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        **base_machine_info(),
         # A busy machine inflates every row; the load shows whether it was.
         "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         "niceness": os.nice(0) if hasattr(os, "nice") else None,
         "blas_threads": os.environ["OPENBLAS_NUM_THREADS"],
-        "python": platform.python_version(),
         "numpy": np.__version__,
     }
 
 
-def git_state() -> dict:
-    """Commit of the checkout and whether edge/ (the timed code) has local edits."""
-    def git(*args):
-        return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True,
-                              text=True, check=True).stdout.strip()
-    try:
-        return {"commit": git("rev-parse", "--short", "HEAD"),
-                "edge_modified": bool(git("status", "--porcelain", "--", "edge"))}
-    except (OSError, subprocess.CalledProcessError):
-        return {"commit": None, "edge_modified": None}
 
 
-def command_line(data_from_env: str | None) -> str:
-    """The invocation as typed, with EMOEDGE_DATA prefixed when it was used."""
-    argv = getattr(sys, "orig_argv", [sys.executable, *sys.argv])
-    prefix = f"EMOEDGE_DATA={shlex.quote(data_from_env)} " if data_from_env else ""
-    return prefix + shlex.join(argv)
 
 
-def _version(dist: str) -> str | None:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return None
 
 
 def format_table(rows: list[dict]) -> str:

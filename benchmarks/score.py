@@ -30,14 +30,11 @@ from __future__ import annotations
 # address space it replaces), so importing numpy or TensorFlow here would
 # inflate the children's figures. Anything heavy runs in a helper child.
 import argparse
-import importlib.metadata
 import importlib.util
 import json
 import os
-import platform
 import re
 import resource
-import shlex
 import shutil
 import subprocess
 import sys
@@ -46,7 +43,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from common import REPO, base_machine_info, command_line, git_state, package_version
+
+
 DEFAULT_MODEL = REPO / "tests" / "fixtures" / "tiny_int8.tflite"
 SAMPLE_RATE_HZ = 16000
 EXIT_MISSING_DEPENDENCY = 3  # the seed script's exit code when an import fails
@@ -322,52 +321,18 @@ def link_files(paths: list[Path], root: Path, folder: Path) -> None:
 
 def machine_info() -> dict:
     """CPU model, core counts and the versions of Python and the timed libraries."""
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            # x86 says "model name"; Raspberry Pi kernels say "Model".
-            if key.strip() in ("model name", "Model") and value.strip():
-                model = value.strip()
-                break
-    except OSError:
-        pass
     return {
-        "cpu_model": model,
-        "arch": platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "python": platform.python_version(),
-        **{name: _version(dist) for name, dist in (
+        **base_machine_info(),
+        **{name: package_version(dist) for name, dist in (
             ("numpy", "numpy"), ("ai_edge_litert", "ai-edge-litert"), ("tensorflow", "tensorflow"),
             ("tf_keras", "tf-keras"), ("librosa", "librosa"), ("emoedge", "emoedge"))},
     }
 
 
-def git_state() -> dict:
-    """Commit of the checkout and whether edge/ (the timed code) has local edits."""
-    def git(*args):
-        return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True,
-                              text=True, check=True).stdout.strip()
-    try:
-        return {"commit": git("rev-parse", "--short", "HEAD"),
-                "edge_modified": bool(git("status", "--porcelain", "--", "edge"))}
-    except (OSError, subprocess.CalledProcessError):
-        return {"commit": None, "edge_modified": None}
 
 
-def command_line(data_from_env: str | None) -> str:
-    """The invocation as typed, with EMOEDGE_DATA prefixed when it was used."""
-    argv = getattr(sys, "orig_argv", [sys.executable, *sys.argv])
-    prefix = f"EMOEDGE_DATA={shlex.quote(data_from_env)} " if data_from_env else ""
-    return prefix + shlex.join(argv)
 
 
-def _version(dist: str) -> str | None:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return None
 
 
 def _fmt(value, spec: str) -> str:
