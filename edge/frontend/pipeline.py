@@ -24,6 +24,12 @@ from .sqrt import rounded_isqrt
 from .window import apply_window, frame_signal, hann_coefficients
 
 _FFT_INPUT_BITS = 15
+BLOCK_FRAMES = 512
+"""Stages 1-5 run on at most this many frames at a time. Each butterfly pass
+makes tens of whole-array temporaries; in blocks of ~512 frames they stay in
+cache: on 60 s of audio compute_features took 0.52 ms per second of audio
+against 0.72-0.81 in one block (same run, quiet machine). The stages are
+per-frame, so the block size cannot change any result."""
 
 
 @dataclass(frozen=True)
@@ -106,7 +112,8 @@ def process_frames(frames: np.ndarray, tables: FrontendTables,
     Returns:
         (uint16 features (frames, channels), noise estimate after the last frame).
     """
-    signal = filterbank_magnitudes(frames, tables)
+    signal = np.concatenate([filterbank_magnitudes(frames[start:start + BLOCK_FRAMES], tables)
+                             for start in range(0, len(frames), BLOCK_FRAMES)])
     config = tables.config
     if config.noise_reduction_active or tables.pcan is not None:
         estimates = tables.noise_reduction.track(signal, noise_estimate)
