@@ -19,6 +19,9 @@ def quantize(
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Export float and int8 models (optionally pruned / QAT), audit and evaluate them."""
+    from emoedge.train.cli import require_train_extra
+
+    require_train_extra("quantize")
     from .convert import ConversionError
     from .pipeline import QuantizeError, QuantizeOptions, quantize_run, render_table
 

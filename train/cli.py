@@ -23,6 +23,20 @@ def _fail(error: Exception) -> None:
     raise typer.Exit(2)
 
 
+TRAIN_MODULES = ("tensorflow", "tf_keras", "tensorflow_model_optimization", "optuna",
+                 "audiomentations", "matplotlib")
+
+
+def require_train_extra(command: str) -> None:
+    """One clear line, not a traceback, when the train extra is missing."""
+    import importlib.util
+
+    missing = [name for name in TRAIN_MODULES if importlib.util.find_spec(name) is None]
+    if missing:
+        _fail(RuntimeError(f"emoedge {command} needs the train extra (missing "
+                           f"{', '.join(missing)}): pip install 'emoedge[train]'"))
+
+
 def train(
     recipe: str = typer.Argument(None, help="TOML recipe (default: all defaults)."),
     out: str = typer.Option(..., "--out", "-o", help="Run directory to create."),
@@ -36,6 +50,7 @@ def train(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Train a model; writes the run directory with its report."""
+    require_train_extra("train")
     from .corpora import DataError
     from .recipe import RecipeError, load_recipe
     from .trainer import run_training
@@ -61,6 +76,7 @@ def evaluate(
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Re-evaluate a run's saved fold models on their test speakers; rewrite its report."""
+    require_train_extra("evaluate")
     from .evaluate import evaluate_run
     from .recipe import RecipeError
 
@@ -85,6 +101,7 @@ def tune(
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Search learning rate, batch size, dropout, width and augmentation strength."""
+    require_train_extra("tune")
     from .recipe import RecipeError, load_recipe
     from .tune import run_tuning
 

@@ -1,0 +1,28 @@
+"""The training commands without the train extra: one line naming the extra."""
+
+from __future__ import annotations
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from emoedge.train import cli as train_cli
+
+
+@pytest.mark.parametrize("command, args", [("train", ["-o", "run"]), ("tune", ["-o", "t"]),
+                                           ("evaluate", ["run"]), ("quantize", ["run"])])
+def test_missing_train_extra_is_one_clear_line(monkeypatch, command, args):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "tensorflow" else real(name, *a))
+    app = typer.Typer()
+    train_cli.register(app)
+    from emoedge.quantize import cli as quantize_cli
+
+    quantize_cli.register(app)
+    result = CliRunner().invoke(app, [command, *args])
+    assert result.exit_code == 2
+    assert "pip install 'emoedge[train]'" in result.output and "tensorflow" in result.output
+    assert "Traceback" not in result.output
