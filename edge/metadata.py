@@ -90,7 +90,7 @@ class ModelMetadata:
     @property
     def window_frames(self) -> int:
         """Feature frames in one model input."""
-        return self.frontend.num_frames(self.window_ms * self.frontend.sample_rate_hz // 1000)
+        return self.frontend.frames_in_ms(self.window_ms)
 
     @property
     def hop_frames(self) -> int:

@@ -126,11 +126,8 @@ class FoldTrainer:
         self.directory = directory
         self.seed = seed
         self.progress = progress
-        frontend = recipe.frontend
-        from emoedge.metadata import ModelMetadata  # noqa: F401 - fail early if edge is broken
-
-        self.window_frames = frontend.num_frames(recipe.window.window_ms * frontend.sample_rate_hz // 1000)
-        self.hop_frames = recipe.window.hop_ms // frontend.window_step_ms
+        self.window_frames = recipe.frontend.frames_in_ms(recipe.window.window_ms)
+        self.hop_frames = recipe.window.hop_ms // recipe.frontend.window_step_ms
         self.regression = recipe.training.task == "regression"
 
     # targets -------------------------------------------------------------
@@ -349,7 +346,7 @@ def run_training(recipe: Recipe, run_dir: str | os.PathLike, *, data_root: str |
             if export:
                 from .export import export_fold
 
-                export_fold(trainer, split, features, recipe, labels, result)
+                export_fold(trainer, split, recipe, labels, result)
             results.append(result)
     summary = summarise_results(results, recipe)
     summary["cache"] = {"hits": cache.stats.hits, "misses": cache.stats.misses}

@@ -82,6 +82,10 @@ class FrontendConfig:
         """False when noise reduction provably leaves the signal unchanged."""
         return self.min_signal_remaining < 1.0
 
+    def frames_in_ms(self, duration_ms: int) -> int:
+        """Frames a fresh frontend produces from ``duration_ms`` of audio."""
+        return self.num_frames(duration_ms * self.sample_rate_hz // 1000)
+
     def num_frames(self, num_samples: int) -> int:
         """Frames produced by ``num_samples`` samples from a fresh state."""
         if num_samples < self.window_samples:
