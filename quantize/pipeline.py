@@ -105,12 +105,12 @@ def quantize_fold(recipe, fold_dir: pathlib.Path, split, seed: int, features: di
                              **context))
     source = model
     if options.sparsity:
-        from .optimize import prune
+        from .optimize import overall_sparsity, prune
 
         pruned, per_layer, schedule = prune(model, batches, sparsity=options.sparsity,
                                             epochs=options.finetune_epochs, steps_per_epoch=steps,
                                             loss=loss)
-        achieved = _overall(pruned)
+        achieved = overall_sparsity(pruned)
         rows.append(_export_int8("pruned_int8", pruned, spec, sparsity=achieved,
                                  method=f"magnitude pruning to {options.sparsity:.2f} "
                                         f"(polynomial decay, end step {schedule.end_step}, "
@@ -151,12 +151,6 @@ def _loss(trainer):
     if trainer.regression:
         return keras.losses.MeanSquaredError()
     return keras.losses.CategoricalCrossentropy(from_logits=True)
-
-
-def _overall(model) -> float:
-    from .optimize import overall_sparsity
-
-    return overall_sparsity(model)
 
 
 def _overall_qat(model) -> float:

@@ -38,7 +38,7 @@ def build_metadata(recipe, labels, content: bytes, provenance: dict) -> ModelMet
         provenance=provenance)
 
 
-def export_fold(trainer, split, features, recipe, labels, result) -> None:
+def export_fold(trainer, split, recipe, labels, result) -> None:
     """Write ``model_int8.tflite`` into the fold directory and add int8 test metrics."""
     from emoedge.model_audit import audit_model
     from emoedge.quantize.convert import convert_int8

@@ -59,11 +59,6 @@ def msb_int(value: int) -> int:
     return int(value).bit_length()
 
 
-def wrap_int16(values: np.ndarray) -> np.ndarray:
-    """Two's-complement truncation to int16, as a C store to ``int16_t``."""
-    return np.asarray(values).astype(np.int16)
-
-
 def wrap_uint32(values: np.ndarray) -> np.ndarray:
     """Modulo 2**32, kept as uint64 for headroom in later products."""
     return np.asarray(values, dtype=np.uint64) & _U32
