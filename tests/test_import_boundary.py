@@ -4,23 +4,17 @@ from __future__ import annotations
 
 import ast
 import pathlib
-import subprocess
-import sys
+
+from import_probe import packages_loaded_by
 
 EDGE = pathlib.Path(__file__).resolve().parents[1] / "edge"
 HEAVY = {"tensorflow", "keras", "tf_keras", "tensorflow_model_optimization", "tflite_model_maker"}
 
 
 def test_importing_emoedge_loads_no_tensorflow():
-    code = (
-        "import sys, emoedge, emoedge.frontend, emoedge.quantization, emoedge.cli\n"
-        "import emoedge.train, emoedge.quantize\n"
-        f"heavy = sorted(m for m in sys.modules if m.split('.')[0] in {sorted(HEAVY)!r})\n"
-        "print(','.join(heavy))\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True)
-    assert result.stdout.strip() == "", f"import emoedge loaded: {result.stdout.strip()}"
+    heavy = packages_loaded_by(["emoedge", "emoedge.frontend", "emoedge.quantization",
+                                "emoedge.cli", "emoedge.train", "emoedge.quantize"], HEAVY)
+    assert heavy == [], f"import emoedge loaded: {heavy}"
 
 
 def test_no_module_under_edge_imports_tensorflow_or_train():
@@ -41,9 +35,4 @@ def test_no_module_under_edge_imports_tensorflow_or_train():
 
 def test_cli_help_is_fast_to_import():
     """The CLI module imports only typer and emoedge's light modules."""
-    code = ("import sys, emoedge.cli\n"
-            "print(sorted(m for m in ('scipy', 'librosa', 'soundfile', 'tensorflow') "
-            "if m in sys.modules))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True)
-    assert result.stdout.strip() == "[]"
+    assert packages_loaded_by(["emoedge.cli"], ["scipy", "librosa", "soundfile", "tensorflow"]) == []

@@ -6,14 +6,14 @@ import json
 import pathlib
 import pickle
 import random
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import soundfile
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from import_probe import packages_loaded_by
 
 from emoedge.train.data import (CANONICAL_LABELS, RANDOM_SPLIT_WARNING, Clip, ClipList,
                                 DataError, check_speaker_independent, load_cremad, load_emodb,
@@ -434,12 +434,7 @@ def test_load_sources_needs_a_source():
 
 
 def test_importing_the_data_layer_loads_no_tensorflow():
-    code = ("import sys, emoedge.train.data\n"
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
-            "('tensorflow', 'keras', 'tf_keras')))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True)
-    assert result.stdout.strip() == "[]"
+    assert packages_loaded_by(["emoedge.train.data"], ["tensorflow", "keras", "tf_keras"]) == []
 
 
 # --- labels -------------------------------------------------------------------
