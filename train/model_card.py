@@ -15,9 +15,12 @@ frontend.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
 import pathlib
 import sys
+import zlib
 from collections import defaultdict
 from typing import Sequence
 
@@ -50,31 +53,43 @@ def held_out_clips(model, clips, speakers: Sequence[str] | None, limit: int | No
     return chosen
 
 
-def score_model(model, clips, *, snrs: Sequence[float] = SNRS_DB) -> dict:
-    """Per-corpus metrics of one model, clean and at each SNR."""
+def score_model(model, clips, *, snrs: Sequence[float] = SNRS_DB, data_root: str = "",
+                progress: bool = False) -> dict:
+    """Per-corpus metrics of one model, clean and at each SNR.
+
+    Each corpus entry also lists its clips (path relative to ``data_root``,
+    true label, and the predicted label per condition), so a card's numbers
+    can be traced to, and re-checked against, single files.
+    """
+    from tqdm import tqdm
+
     from emoedge.audio import read_pcm
 
     labels = list(model.labels)
-    rows = defaultdict(lambda: {"true": [], "clean": [], **{f"snr{s:g}": [] for s in snrs}})
-    for index, clip in enumerate(clips):
-        row = rows[clip.corpus]
-        row["true"].append(labels.index(clip.label))
-        row["clean"].append(labels.index(model.predict_file(clip.path).label))
+    conditions = ("clean", *(f"snr{s:g}" for s in snrs))
+    rows = defaultdict(list)
+    for clip in tqdm(clips, desc="clips", unit="clip", disable=not progress):
+        path = pathlib.Path(os.path.relpath(clip.path, data_root) if data_root else clip.path).as_posix()
+        predicted = {"clean": model.predict_file(clip.path).label}
         pcm = read_pcm(clip.path, model.sample_rate_hz)[1]
         for snr in snrs:
-            noisy = model.predict(add_noise(pcm, snr, seed=index), model.sample_rate_hz)
-            row[f"snr{snr:g}"].append(labels.index(noisy.label))
+            # Seeded by the clip's path, so any subset of clips re-draws the same noise.
+            noisy = add_noise(pcm, snr, seed=zlib.crc32(f"{path}@{snr:g}".encode()))
+            predicted[f"snr{snr:g}"] = model.predict(noisy, model.sample_rate_hz).label
+        rows[clip.corpus].append({"path": path, "true": clip.label, **predicted})
     result = {}
-    for corpus, row in rows.items():
-        present = sorted(set(row["true"]))
-        result[corpus] = {"clips": len(row["true"]),
-                          "labels_present": [labels[i] for i in present]}
-        for condition in ("clean", *(f"snr{s:g}" for s in snrs)):
-            report = classification_report(row["true"], row[condition], labels)
+    for corpus, records in rows.items():
+        truth = [labels.index(r["true"]) for r in records]
+        result[corpus] = {"clips": len(records),
+                          "labels_present": [labels[i] for i in sorted(set(truth))]}
+        for condition in conditions:
+            report = classification_report(
+                truth, [labels.index(r[condition]) for r in records], labels)
             result[corpus][condition] = {"ua": report.ua, "wa": report.wa,
                                          "macro_f1": report.macro_f1}
             if condition == "clean":
                 result[corpus]["confusion"] = report.confusion.tolist()
+        result[corpus]["predictions"] = records
     return result
 
 
@@ -93,6 +108,26 @@ def combine(per_model: list[dict]) -> dict:
     return summary
 
 
+def markdown_table(summary: dict) -> str:
+    """Per corpus: clips, folds, then UA (mean ± std over folds) clean and at
+    each SNR, plus WA and macro-F1 clean. Percent."""
+    snrs = [k for k in next(iter(summary.values()), {}) if k.startswith("snr")]
+    header = ["corpus", "held-out clips", "folds", "UA", "WA", "macro-F1",
+              *(f"UA at {k[3:]} dB SNR" for k in snrs)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+
+    def cell(entry, condition, metric="ua"):
+        value = entry[condition][metric]
+        return f"{100 * value['mean']:.1f} ± {100 * value['std']:.1f}"
+
+    for corpus, entry in summary.items():
+        cells = [corpus, str(entry["clips"]), str(entry["folds"]), cell(entry, "clean"),
+                 cell(entry, "clean", "wa"), cell(entry, "clean", "macro_f1"),
+                 *(cell(entry, k) for k in snrs)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("models", nargs="+", help="model files (fold models of one recipe)")
@@ -100,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--source", action="append", required=True, help="kind:path, relative to --data")
     parser.add_argument("--speaker", action="append", help="override the test speakers")
     parser.add_argument("--limit", type=int, help="at most this many clips per corpus (smoke test)")
-    parser.add_argument("--out", required=True, help="folder for card.json and confusion PNGs")
+    parser.add_argument("--out", required=True, help="folder for card.json, card.md and confusion PNGs")
     args = parser.parse_args(argv)
 
     import emoedge
@@ -119,18 +154,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         labels = model.labels
         chosen = held_out_clips(model, clips, args.speaker, args.limit)
         print(f"{path}: {len(chosen)} held-out clips", file=sys.stderr)
-        per_model.append(score_model(model, chosen))
+        per_model.append(score_model(model, chosen, data_root=args.data, progress=True))
     summary = combine(per_model)
     for corpus, entry in summary.items():
         plot_confusion(np.asarray(entry["confusion"]), labels, out / f"confusion_{corpus}.png")
-    (out / "card.json").write_text(json.dumps({"models": args.models, "per_model": per_model,
+    models = [{"path": path, "sha256": hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest()}
+              for path in args.models]
+    (out / "card.json").write_text(json.dumps({"models": models, "per_model": per_model,
                                                "summary": summary}, indent=1) + "\n")
-    for corpus, entry in summary.items():
-        clean = entry["clean"]["ua"]
-        print(f"{corpus}: UA {clean['mean']:.3f} ± {clean['std']:.3f} over {entry['folds']} "
-              f"fold(s), {entry['clips']} clips; "
-              + ", ".join(f"{k} UA {v['ua']['mean']:.3f}" for k, v in entry.items()
-                          if k.startswith("snr")))
+    table = markdown_table(summary)
+    (out / "card.md").write_text(table)
+    print(table, end="")
     return 0
 
 
