@@ -6,8 +6,9 @@ import json
 import pathlib
 
 import numpy as np
+import pytest
 
-from emoedge.train.model_card import add_noise, main
+from emoedge.train.model_card import add_noise, apply_gain, main
 
 FIXTURE = pathlib.Path(__file__).parent / "fixtures" / "tiny_int8.tflite"
 
@@ -21,15 +22,32 @@ def test_add_noise_hits_the_requested_snr():
     assert abs(snr - 10.0) < 0.2
 
 
+def test_apply_gain_scales_rounds_and_saturates():
+    pcm = np.array([0, 1000, -1000, 20000, -20000], dtype=np.int16)
+    assert apply_gain(pcm, 6.0).tolist() == [0, 1995, -1995, 32767, -32768]
+    assert apply_gain(pcm, -12.0).tolist() == [0, 251, -251, 5024, -5024]
+
+
 def test_card_numbers_on_a_few_real_clips(data_dir, tmp_path):
+    import emoedge
+
     status = main([str(FIXTURE), "--data", str(data_dir), "--source", "ravdess:RAVDESS",
                    "--source", "emodb:EMO-DB", "--speaker", "ravdess:01", "--speaker", "emodb:03",
                    "--limit", "4", "--out", str(tmp_path)])
     assert status == 0
     card = json.loads((tmp_path / "card.json").read_text())
+    model = emoedge.load_model(FIXTURE, num_threads=1)
     for corpus in ("ravdess", "emodb"):
         entry = card["summary"][corpus]
-        assert entry["clips"] == 4
-        for condition in ("clean", "snr20", "snr10", "snr0"):
-            assert 0.0 <= entry[condition]["ua"]["mean"] <= 1.0
+        rows = card["per_model"][0][corpus]["predictions"]
+        assert entry["clips"] == len(rows) == 4
+        for condition in ("clean", "snr20", "snr10", "snr0", "gain-12", "gain+6"):
+            # UA = mean recall over the labels present, recomputed from the rows.
+            present = sorted({r["true"] for r in rows})
+            recalls = [np.mean([r[condition] == label for r in rows if r["true"] == label])
+                       for label in present]
+            assert entry[condition]["ua"]["mean"] == pytest.approx(np.mean(recalls))
+        for row in rows:  # the card's clean predictions are what `emoedge score` says
+            assert row["clean"] == model.predict_file(data_dir / row["path"]).label
         assert (tmp_path / f"confusion_{corpus}.png").exists()
+    assert "| ravdess | 4 | 1 |" in (tmp_path / "card.md").read_text()

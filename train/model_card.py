@@ -5,7 +5,9 @@ Each model file names its own held-out speakers in its metadata
 exactly the speakers they never saw, per corpus, from the audio files, with
 ``EmotionModel.predict_file`` - the path ``emoedge score`` takes. Robustness
 adds white noise at a given SNR (relative to the clip's own power) before the
-frontend.
+frontend; level robustness scales the clip by -12 and +6 dB (saturating), a
+stand-in for another microphone gain, since the default frontend has no gain
+control.
 
     python -m emoedge.train.model_card --data ../shared/data \\
         --source ravdess:RAVDESS --source tess:TESS --source emodb:EMO-DB \\
@@ -29,6 +31,8 @@ import numpy as np
 from .metrics import classification_report, mean_and_std
 
 SNRS_DB = (20.0, 10.0, 0.0)
+# Microphone level: the default frontend has no gain control (NR and PCAN off).
+GAINS_DB = (-12.0, 6.0)
 
 
 def add_noise(pcm: np.ndarray, snr_db: float, seed: int) -> np.ndarray:
@@ -37,6 +41,12 @@ def add_noise(pcm: np.ndarray, snr_db: float, seed: int) -> np.ndarray:
     power = np.mean(signal ** 2)
     noise = np.random.default_rng(seed).standard_normal(len(pcm)) * np.sqrt(power / 10 ** (snr_db / 10))
     return np.clip(np.rint(signal + noise), -32768, 32767).astype(np.int16)
+
+
+def apply_gain(pcm: np.ndarray, gain_db: float) -> np.ndarray:
+    """``pcm`` scaled by ``gain_db`` decibels, rounded and saturated to int16."""
+    scaled = np.rint(pcm.astype(np.float64) * 10 ** (gain_db / 20))
+    return np.clip(scaled, -32768, 32767).astype(np.int16)
 
 
 def held_out_clips(model, clips, speakers: Sequence[str] | None, limit: int | None):
@@ -53,9 +63,10 @@ def held_out_clips(model, clips, speakers: Sequence[str] | None, limit: int | No
     return chosen
 
 
-def score_model(model, clips, *, snrs: Sequence[float] = SNRS_DB, data_root: str = "",
+def score_model(model, clips, *, snrs: Sequence[float] = SNRS_DB,
+                gains: Sequence[float] = GAINS_DB, data_root: str = "",
                 progress: bool = False) -> dict:
-    """Per-corpus metrics of one model, clean and at each SNR.
+    """Per-corpus metrics of one model: clean, at each SNR and at each gain.
 
     Each corpus entry also lists its clips (path relative to ``data_root``,
     true label, and the predicted label per condition), so a card's numbers
@@ -66,7 +77,7 @@ def score_model(model, clips, *, snrs: Sequence[float] = SNRS_DB, data_root: str
     from emoedge.audio import read_pcm
 
     labels = list(model.labels)
-    conditions = ("clean", *(f"snr{s:g}" for s in snrs))
+    conditions = ("clean", *(f"snr{s:g}" for s in snrs), *(f"gain{g:+g}" for g in gains))
     rows = defaultdict(list)
     for clip in tqdm(clips, desc="clips", unit="clip", disable=not progress):
         path = pathlib.Path(os.path.relpath(clip.path, data_root) if data_root else clip.path).as_posix()
@@ -76,6 +87,9 @@ def score_model(model, clips, *, snrs: Sequence[float] = SNRS_DB, data_root: str
             # Seeded by the clip's path, so any subset of clips re-draws the same noise.
             noisy = add_noise(pcm, snr, seed=zlib.crc32(f"{path}@{snr:g}".encode()))
             predicted[f"snr{snr:g}"] = model.predict(noisy, model.sample_rate_hz).label
+        for gain in gains:
+            louder = apply_gain(pcm, gain)
+            predicted[f"gain{gain:+g}"] = model.predict(louder, model.sample_rate_hz).label
         rows[clip.corpus].append({"path": path, "true": clip.label, **predicted})
     result = {}
     for corpus, records in rows.items():
@@ -109,11 +123,13 @@ def combine(per_model: list[dict]) -> dict:
 
 
 def markdown_table(summary: dict) -> str:
-    """Per corpus: clips, folds, then UA (mean ± std over folds) clean and at
-    each SNR, plus WA and macro-F1 clean. Percent."""
-    snrs = [k for k in next(iter(summary.values()), {}) if k.startswith("snr")]
+    """Per corpus: clips, folds, then UA (mean ± std over folds) clean, at
+    each SNR and each gain, plus WA and macro-F1 clean. Percent."""
+    entry = next(iter(summary.values()), {})
+    snrs = [k for k in entry if k.startswith("snr")]
+    gains = [k for k in entry if k.startswith("gain")]
     header = ["corpus", "held-out clips", "folds", "UA", "WA", "macro-F1",
-              *(f"UA at {k[3:]} dB SNR" for k in snrs)]
+              *(f"UA at {k[3:]} dB SNR" for k in snrs), *(f"UA at {k[4:]} dB gain" for k in gains)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
 
     def cell(entry, condition, metric="ua"):
@@ -123,7 +139,7 @@ def markdown_table(summary: dict) -> str:
     for corpus, entry in summary.items():
         cells = [corpus, str(entry["clips"]), str(entry["folds"]), cell(entry, "clean"),
                  cell(entry, "clean", "wa"), cell(entry, "clean", "macro_f1"),
-                 *(cell(entry, k) for k in snrs)]
+                 *(cell(entry, k) for k in snrs + gains)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
