@@ -53,7 +53,7 @@ def features(
 
 @app.command()
 def info(
-    model: str = typer.Argument(..., help="An emoedge .tflite model file."),
+    model: str = typer.Argument(None, help="An emoedge .tflite model file (default: the packaged model)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of text."),
 ) -> None:
     """Show a model's metadata, tensors, ops, size and checksums."""
@@ -131,7 +131,7 @@ _VAD, _SMOOTHING, _CAPTURE = VadConfig(), SmoothingConfig(), CaptureConfig()
 @app.command()
 def listen(
     model: str = typer.Option(None, "--model", "-m",
-                              help="Model file (required until a default model is packaged)."),
+                              help="Model file (default: the packaged model)."),
     device: str = typer.Option(None, "--device", "-d",
                                help="Input device: NAME (or a unique part of it) or INDEX; "
                                     "see emoedge devices. Default: the system's input."),

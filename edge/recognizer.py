@@ -284,19 +284,29 @@ def load_model(path: str | os.PathLike | None = None, *,
     from .model_file import read_model_file
 
     if path is None:
-        path = _packaged_model_path()
+        path = packaged_model_path()
     model_file = read_model_file(path)
     return EmotionModel(model_file.content, model_file.metadata, path=os.fspath(path),
                         num_threads=num_threads)
 
 
-def _packaged_model_path():
+# Where the default model sits inside the package (importlib.resources parts).
+DEFAULT_MODEL_RESOURCE = ("models", "default.tflite")
+
+
+def packaged_model_path():
+    """The default model file shipped inside the package.
+
+    Raises:
+        ModelConfigError: the file is missing from this install.
+    """
     from importlib import resources
 
-    candidate = resources.files("emoedge").joinpath("models", "default.tflite")
+    candidate = resources.files("emoedge").joinpath(*DEFAULT_MODEL_RESOURCE)
     if not candidate.is_file():
         raise ModelConfigError(
-            "no default model is packaged in this emoedge yet; pass a model file: "
+            f"the packaged default model emoedge/{'/'.join(DEFAULT_MODEL_RESOURCE)} is missing "
+            "from this install; reinstall emoedge, or pass a model file: "
             "emoedge.load_model('path/to/model.tflite')")
     return candidate
 

@@ -8,7 +8,6 @@ import json
 import os
 import pathlib
 import platform
-from importlib import resources
 
 import numpy as np
 import pytest
@@ -157,7 +156,6 @@ def test_generated_signal_is_deterministic_speech_band_audio():
 
 
 @pytest.mark.parametrize("args, message", [
-    ([], "no default model is packaged"),
     (["--model", REFUSED], "--model"),
     (["--model", FIXTURE, "--compare", REFUSED], "--compare"),
     (["--model", FIXTURE, "--audio", "x.wav", "--seconds", "3"], "not both"),
@@ -170,12 +168,21 @@ def test_generated_signal_is_deterministic_speech_band_audio():
     (["--model", FIXTURE, "--json", "/nonexistent/folder/out.json"], "--json"),
 ])
 def test_usage_errors_are_one_line_with_exit_2(args, message):
-    if not args and resources.files("emoedge").joinpath("models", "default.tflite").is_file():
-        pytest.skip("a default model is packaged: bench runs without --model")
     result = runner.invoke(app, ["bench", *args])
     assert result.exit_code == 2, result.output
     assert message in result.stderr and "Traceback" not in result.output
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_missing_packaged_model_is_a_usage_error(monkeypatch):
+    import emoedge.recognizer
+
+    monkeypatch.setattr(emoedge.recognizer, "DEFAULT_MODEL_RESOURCE", ("models", "gone.tflite"))
+    result = runner.invoke(app, ["bench"])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        "emoedge: error: the packaged default model emoedge/models/gone.tflite is missing "
+        "from this install; pass one with --model FILE.tflite")
 
 
 def test_unreadable_audio_is_a_usage_error(tmp_path):

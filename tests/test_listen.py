@@ -669,11 +669,15 @@ def test_cli_loads_no_audio_library_until_listen_runs():
     assert result.stdout.strip() == "[]"
 
 
-def test_model_is_required_until_a_default_ships():
+def test_missing_packaged_model_is_a_one_line_usage_error(monkeypatch):
+    import emoedge.recognizer
+
+    monkeypatch.setattr(emoedge.recognizer, "DEFAULT_MODEL_RESOURCE", ("models", "gone.tflite"))
     result = runner.invoke(app, ["listen", "--input", "x.wav"])
     assert result.exit_code == 2
-    assert result.stderr.strip() == ("emoedge: error: no model: pass one with --model PATH "
-                                     "(no default model is packaged in this emoedge yet)")
+    assert result.stderr.strip() == (
+        "emoedge: error: the packaged default model emoedge/models/gone.tflite is missing "
+        "from this install; pass one with --model PATH")
 
 
 @pytest.mark.parametrize("args, message", [

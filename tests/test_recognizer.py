@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 import emoedge
 from emoedge import interpreter as interpreter_module
+from emoedge import recognizer as recognizer_module
 from emoedge.recognizer import ClipError
 from signals import voiced_speech, white_noise
 
@@ -118,9 +119,13 @@ def test_features_match_training_features_bit_for_bit(model, tmp_path):
     assert recognizer._frontend.process(CLIP).tolist() == frontend_frames.tolist()
 
 
-def test_no_default_model_yet_says_how_to_pass_one():
-    with pytest.raises(emoedge.ModelConfigError, match="load_model\\('path/to/model.tflite'\\)"):
+def test_missing_packaged_model_says_how_to_pass_one(monkeypatch):
+    monkeypatch.setattr(recognizer_module, "DEFAULT_MODEL_RESOURCE", ("models", "gone.tflite"))
+    with pytest.raises(emoedge.ModelConfigError) as caught:
         emoedge.load_model()
+    assert str(caught.value) == (
+        "the packaged default model emoedge/models/gone.tflite is missing from this install; "
+        "reinstall emoedge, or pass a model file: emoedge.load_model('path/to/model.tflite')")
 
 
 def test_missing_interpreter_names_the_extra(monkeypatch):

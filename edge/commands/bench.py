@@ -427,8 +427,8 @@ def _load(path: str | None, num_threads: int | None, option: str):
     if path is None:
         try:
             return load_model(None, num_threads=num_threads)
-        except ModelConfigError:
-            raise UsageError("no default model is packaged in this emoedge yet; "
+        except ModelConfigError as error:
+            raise UsageError(f"{error.args[0].split('; ')[0]}; "
                              "pass one with --model FILE.tflite") from None
     try:
         return load_model(path, num_threads=num_threads)

@@ -27,17 +27,19 @@ BUILTIN_OP_NAMES = {
 }
 
 
-def run_info(model_path: str, as_json: bool) -> int:
+def run_info(model_path: str | None, as_json: bool) -> int:
     """Print a model file's metadata, tensors, ops, size and checksums.
 
     Args:
-        model_path: the ``.tflite`` file.
+        model_path: the ``.tflite`` file; None for the packaged default model.
         as_json: print one JSON object instead of text.
     Returns:
         The exit code: 0, or 2 after printing a one-line error to stderr.
     """
+    from ..recognizer import packaged_model_path
+
     try:
-        report = build_report(read_model_file(model_path))
+        report = build_report(read_model_file(model_path or packaged_model_path()))
     except ModelConfigError as error:
         typer.echo(f"emoedge: error: {error}", err=True)
         return 2

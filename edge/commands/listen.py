@@ -97,8 +97,7 @@ def _load_model(options: ListenOptions):
         return load_model(options.model, num_threads=options.num_threads)
     except ModelConfigError as error:
         if options.model is None:
-            raise UsageError("no model: pass one with --model PATH "
-                             "(no default model is packaged in this emoedge yet)") from None
+            raise UsageError(f"{error.args[0].split('; ')[0]}; pass one with --model PATH") from None
         raise UsageError(str(error)) from None
     except ImportError as error:  # no interpreter installed
         raise UsageError(str(error)) from None
