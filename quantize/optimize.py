@@ -1,6 +1,6 @@
 """Magnitude pruning and quantization-aware training with tfmot, done safely.
 
-Three traps this module avoids:
+Four traps this module avoids:
 - ``prune_low_magnitude`` wraps layers in place, changing the weights of the
   model it was given; we always prune a deep copy, so the unpruned baseline
   stays intact.
@@ -12,6 +12,10 @@ Three traps this module avoids:
   length, so the final sparsity is reached.
 - tfmot rejects whole models holding layers it does not know (our
   normalising ``Rescaling``); layers are wrapped one by one instead.
+- Annotating ``Rescaling`` at all (even with a no-op config) puts a
+  fake-quantizer on the model input in front of a float layer, and the
+  converter may then leave that input as DEQUANTIZE -> float -> QUANTIZE
+  (see :func:`_annotated`); it is left unannotated.
 """
 
 from __future__ import annotations
@@ -107,50 +111,125 @@ def quantization_aware(model, batches: Batches, *, epochs: int, steps_per_epoch:
                        preserve_sparsity: bool, learning_rate: float = 1e-4):
     """Fine-tune a copy of ``model`` with fake-quantized weights and activations.
 
-    With ``preserve_sparsity`` (after pruning) the zeros stay zeros.
-
-    Raises:
-        ValueError: the model holds a layer QAT cannot wrap (e.g. LSTM).
+    With ``preserve_sparsity`` (after pruning) the zeros stay zeros. Layers
+    tfmot cannot wrap (the normalising ``Rescaling``, Conv1D, LSTM) fine-tune
+    in float and are calibrated at conversion; see :func:`_annotated`.
+    Convert the result through :func:`with_batch_one`.
     """
     import tensorflow_model_optimization as tfmot
     import tf_keras as keras
 
-    unsupported = [layer.name for layer in model.layers
-                   if isinstance(layer, (keras.layers.LSTM, keras.layers.GRU))]
-    if unsupported:
-        raise ValueError(f"quantization-aware training does not support recurrent layers "
-                         f"({', '.join(unsupported)}); use post-training int8 for crnn")
     copy = deep_copy(model)
-    annotate = tfmot.quantization.keras.quantize_annotate_layer
-    noop = noop_quantize_config()
-
-    def annotated_layer(layer):
-        if isinstance(layer, keras.layers.InputLayer):
-            return layer
-        if isinstance(layer, keras.layers.Rescaling):
-            return annotate(layer, quantize_config=noop())
-        return annotate(layer)
-
-    annotated = keras.models.clone_model(copy, clone_function=annotated_layer)
-    scheme = (tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme()
-              if preserve_sparsity else None)
+    annotated = keras.models.clone_model(copy, clone_function=_annotated)
+    scheme = _Scheme(preserve_sparsity)
     with tfmot.quantization.keras.quantize_scope(quantize_custom_objects()):
-        quantized = (tfmot.quantization.keras.quantize_apply(annotated, scheme) if scheme
-                     else tfmot.quantization.keras.quantize_apply(annotated))
+        quantized = tfmot.quantization.keras.quantize_apply(annotated, scheme)
     quantized.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss)
     quantized.fit(_epochs_of(batches, epochs), steps_per_epoch=steps_per_epoch, epochs=epochs,
                   verbose=0)
     return quantized
 
 
+def with_batch_one(quantized):
+    """The QAT model in a graph whose batch is fixed to 1 (the LSTM of crnn
+    converts to one fused int8 op only so), same weights."""
+    import tensorflow_model_optimization as tfmot
+    import tf_keras as keras
+
+    with tfmot.quantization.keras.quantize_scope(quantize_custom_objects()):
+        inputs = keras.Input(batch_shape=(1, *quantized.input_shape[1:]),
+                             name=quantized.inputs[0].name.split(":")[0])
+        fixed = keras.models.clone_model(quantized, input_tensors=inputs)
+    fixed.set_weights(quantized.get_weights())
+    return fixed
+
+
+def _annotated(layer):
+    """The layer annotated for QAT, or left as it is.
+
+    The normalising ``Rescaling`` is left unannotated on purpose. Annotating
+    it (even with a no-op config) makes tfmot put a fake-quantizer on the
+    model input, in front of a float layer. The converter then quantizes that
+    float MUL/ADD from the representative data and derives the input's scale
+    a second time; when the two scales differ (by one float32 ulp, measured),
+    it keeps DEQUANTIZE -> float -> QUANTIZE at the input and the model is not
+    integer-only. Unannotated, the input and the normalisation are calibrated
+    once, from the representative data, exactly as in post-training int8.
+
+    Layers tfmot's default 8-bit registry does not know (Conv1D,
+    MaxPooling1D, LSTM) are also left float during fine-tuning and calibrated
+    at conversion, and so is a BatchNormalization tfmot cannot fold (one not
+    after Conv2D, DepthwiseConv2D or Dense).
+    """
+    import tensorflow_model_optimization as tfmot
+    import tf_keras as keras
+
+    if isinstance(layer, (keras.layers.InputLayer, keras.layers.Rescaling)):
+        return layer
+    if isinstance(layer, keras.layers.BatchNormalization):
+        wanted = _after_foldable(layer)
+    else:
+        wanted = _default_registry().supports(layer)
+    return tfmot.quantization.keras.quantize_annotate_layer(layer) if wanted else layer
+
+
+def _after_foldable(layer) -> bool:
+    import tensorflow as tf
+    import tf_keras as keras
+
+    inbound = [source for node in layer._inbound_nodes  # noqa: SLF001 - tfmot does the same
+               for source in tf.nest.flatten(node.inbound_layers)]
+    return (len(inbound) == 1
+            and isinstance(inbound[0], (keras.layers.Conv2D, keras.layers.DepthwiseConv2D,
+                                        keras.layers.Dense))
+            and not isinstance(inbound[0], keras.layers.Conv1D))
+
+
+def _default_registry():
+    import tensorflow_model_optimization as tfmot
+
+    return tfmot.quantization.keras.default_8bit.Default8BitQuantizeScheme() \
+        .get_quantize_registry()
+
+
+def _Scheme(preserve_sparsity: bool):  # noqa: N802 - builds a scheme instance
+    """tfmot's default (or prune-preserving) 8-bit scheme, whose registry does
+    not claim layers the default registry does not know.
+
+    The prune-preserving registry calls every layer without weights
+    "supported", ``Rescaling`` included; tfmot would then add an output
+    quantizer to the unannotated ``Rescaling`` (and fail to find its config).
+    """
+    import tensorflow_model_optimization as tfmot
+
+    base = (tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme()
+            if preserve_sparsity else tfmot.quantization.keras.default_8bit
+            .Default8BitQuantizeScheme())
+    inner = base.get_quantize_registry()
+    default = _default_registry()
+
+    class Registry(tfmot.quantization.keras.QuantizeRegistry):
+        def supports(self, layer):
+            return default.supports(layer) and inner.supports(layer)
+
+        def get_quantize_config(self, layer):
+            return inner.get_quantize_config(layer)
+
+    class Scheme(type(base)):
+        def get_quantize_registry(self):
+            return Registry()
+
+    return Scheme()
+
+
 _NOOP_CONFIG = None
 
 
 def noop_quantize_config():
-    """A QuantizeConfig that leaves a layer unquantized (for ``Rescaling``,
-    which tfmot does not know; the converter still quantizes its output from
-    the representative data). Built lazily so importing this module does not
-    import tfmot."""
+    """A QuantizeConfig that leaves a layer unquantized. No longer used to
+    annotate ``Rescaling`` (that caused the float input, see
+    :func:`_annotated`); kept so QAT models saved with it still load. Built
+    lazily so importing this module does not import tfmot."""
     global _NOOP_CONFIG
     if _NOOP_CONFIG is None:
         import tensorflow_model_optimization as tfmot

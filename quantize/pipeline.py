@@ -138,7 +138,7 @@ def _qat_row(source, spec, batches, steps, loss, context) -> dict:
         return _export_int8("qat_int8", qat_model, spec, qat=True,
                             sparsity=_overall_qat(qat_model) if options.sparsity else 0.0,
                             method=method, **context)
-    except (QuantizeError, ConversionError, ValueError) as error:
+    except (QuantizeError, ConversionError, ValueError, RuntimeError) as error:
         row = _row("qat_int8", context["fold"], {}, context["reference"], context["reference"],
                    size=None, sparsity=None)
         row.update(agreement_with_float=None, error=" ".join(str(error).split()))
@@ -185,7 +185,12 @@ def _export_int8(name, model, spec, *, sparsity, method, recipe, labels, trainer
     from .export import embed_metadata, write_model_atomically
     from .isolated import convert_int8_isolated
 
-    graph = model if qat else with_batch_one(model, spec)
+    if qat:
+        from .optimize import with_batch_one as qat_with_batch_one
+
+        graph = qat_with_batch_one(model)
+    else:
+        graph = with_batch_one(model, spec)
     content = convert_int8_isolated(graph, representative, qat=qat)
     audit = audit_model(content)
     if not audit.integer_only and not options.allow_float:

@@ -171,3 +171,65 @@ def test_audit_reports_costs_of_the_fixture():
     assert audit.integer_only
     assert audit.macs > 0 and audit.parameters > 0 and audit.arena_bytes > 0
     assert audit.size_bytes == len(content) and 0 < audit.gzip_bytes < len(content)
+
+
+def _synthetic_windows(rng, n, frames, channels):
+    """Raw-feature-like windows (uint16 range) whose class sets a spectral tilt."""
+    labels = rng.integers(0, 3, n)
+    x = rng.normal(1000.0, 300.0, (n, frames, channels, 1))
+    pattern = np.sin(np.arange(channels) * 0.7)[None, None, :]
+    x[..., 0] += (labels[:, None, None] - 1) * 250.0 * pattern
+    return np.clip(x, 0, 65535).astype(np.float32), labels
+
+
+def test_qat_of_a_dscnn_is_integer_only_and_agrees_with_float():
+    """Regression: QAT of this dscnn (frames=300, measured) used to keep the
+    input fake-quantizer as DEQUANTIZE -> float -> QUANTIZE, because the
+    input's int8 scale was derived twice and the two differed by one float32
+    ulp (10.110241889953613 vs 10.11024284362793)."""
+    import tensorflow as tf
+    import tf_keras as keras
+
+    from emoedge.model_audit import audit_model
+    from emoedge.quantize.isolated import convert_int8_isolated
+    from emoedge.quantize.optimize import quantization_aware, with_batch_one
+    from emoedge.train.models import ModelSpec, build_model
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    frames, channels = 300, 40
+    x, y = _synthetic_windows(rng, 256, frames, channels)
+    test_x, _ = _synthetic_windows(rng, 64, frames, channels)
+    onehot = np.eye(3, dtype=np.float32)[y]
+    spec = ModelSpec(architecture="dscnn", frames=frames, channels=channels, outputs=3,
+                     width=0.25, feature_mean=float(x.mean()), feature_std=float(x.std()))
+    model = build_model(spec)
+    loss = keras.losses.CategoricalCrossentropy(from_logits=True)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss)
+    model.fit(x, onehot, batch_size=32, epochs=2, verbose=0)
+
+    def batches(epoch):
+        for start in range(0, len(x), 32):
+            yield (x[start:start + 32], onehot[start:start + 32],
+                   np.ones(len(x[start:start + 32]), np.float32))
+
+    qat = quantization_aware(model, batches, epochs=1, steps_per_epoch=8, loss=loss,
+                             preserve_sparsity=False)
+    content = convert_int8_isolated(with_batch_one(qat), x[:200], qat=True)
+    audit = audit_model(content)
+    assert audit.integer_only, (audit.ops, audit.float_tensors)
+    assert "DEQUANTIZE" not in audit.ops and "QUANTIZE" not in audit.ops, audit.ops
+
+    interpreter = tf.lite.Interpreter(model_content=content)
+    interpreter.allocate_tensors()
+    source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    scale, zero = source["quantization"]
+    int8_labels = []
+    for window in test_x:
+        q = np.clip(np.round(window / scale + zero), -128, 127).astype(np.int8)
+        interpreter.set_tensor(source["index"], q[None])
+        interpreter.invoke()
+        int8_labels.append(int(interpreter.get_tensor(target["index"])[0].argmax()))
+    float_labels = model.predict(test_x, verbose=0).argmax(axis=1)
+    agreement = float(np.mean(np.array(int8_labels) == float_labels))
+    assert agreement >= 0.9, agreement
