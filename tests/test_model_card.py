@@ -51,3 +51,33 @@ def test_card_numbers_on_a_few_real_clips(data_dir, tmp_path):
             assert row["clean"] == model.predict_file(data_dir / row["path"]).label
         assert (tmp_path / f"confusion_{corpus}.png").exists()
     assert "| ravdess | 4 | 1 |" in (tmp_path / "card.md").read_text()
+
+
+def test_float_reference_from_the_fold_directory(data_dir, tmp_path):
+    """A model in its fold directory is compared with the float model's
+    predictions there: float UA and int8 argmax agreement, per corpus."""
+    import shutil
+
+    fold = tmp_path / "split0_seed0"
+    fold.mkdir()
+    model_path = fold / "model_int8.tflite"
+    shutil.copy(FIXTURE, model_path)
+    clips = sorted((data_dir / "RAVDESS" / "Actor_01").glob("*.flac"))[:4]
+    # float "predicts" index 0 (neutral) for the first two clips, 1 (happy) for the rest
+    rows = [{"clip": str(c), "target": 0, "output": [1.0, 0.0, 0.0, 0.0] if i < 2 else
+             [0.0, 1.0, 0.0, 0.0]} for i, c in enumerate(clips)]
+    (fold / "predictions.json").write_text(json.dumps(rows))
+    out = tmp_path / "card"
+    assert main([str(model_path), "--data", str(data_dir), "--source", "ravdess:RAVDESS",
+                 "--speaker", "ravdess:01", "--limit", "4", "--out", str(out)]) == 0
+    entry = json.loads((out / "card.json").read_text())["per_model"][0]["ravdess"]
+    assert [r["path"] for r in entry["predictions"]] == [
+        c.relative_to(data_dir).as_posix() for c in clips]
+    floats = ["neutral", "neutral", "happy", "happy"]
+    truth = [r["true"] for r in entry["predictions"]]
+    assert entry["agreement_with_float"] == pytest.approx(
+        np.mean([f == r["clean"] for f, r in zip(floats, entry["predictions"])]))
+    present = sorted(set(truth))
+    assert entry["float"]["ua"] == pytest.approx(np.mean(
+        [np.mean([f == t for f, t in zip(floats, truth) if t == label]) for label in present]))
+    assert "int8 agreement with float" in (out / "card.md").read_text()

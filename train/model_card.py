@@ -107,6 +107,28 @@ def score_model(model, clips, *, snrs: Sequence[float] = SNRS_DB,
     return result
 
 
+def add_float_reference(result: dict, model_path: str, data_root: str, labels) -> None:
+    """Add the float Keras model's clean UA and the int8 model's argmax
+    agreement with it, per corpus, when the model file sits in its training
+    fold directory (whose ``predictions.json`` holds the float clip outputs
+    on the same test clips)."""
+    predictions = pathlib.Path(model_path).with_name("predictions.json")
+    if not predictions.exists():
+        return
+    float_labels = {os.path.realpath(row["clip"]): labels[int(np.argmax(row["output"]))]
+                    for row in json.loads(predictions.read_text())}
+    for entry in result.values():
+        rows = [r for r in entry["predictions"]
+                if os.path.realpath(os.path.join(data_root, r["path"])) in float_labels]
+        if len(rows) != len(entry["predictions"]):
+            continue  # not the fold's own test clips: no float reference
+        floats = [float_labels[os.path.realpath(os.path.join(data_root, r["path"]))] for r in rows]
+        report = classification_report([labels.index(r["true"]) for r in rows],
+                                        [labels.index(f) for f in floats], labels)
+        entry["float"] = {"ua": report.ua, "wa": report.wa, "macro_f1": report.macro_f1}
+        entry["agreement_with_float"] = float(np.mean([f == r["clean"] for f, r in zip(floats, rows)]))
+
+
 def combine(per_model: list[dict]) -> dict:
     """Mean ± std over models (folds) of each corpus and condition."""
     summary: dict = {}
@@ -114,21 +136,28 @@ def combine(per_model: list[dict]) -> dict:
     for corpus in corpora:
         present = [m[corpus] for m in per_model if corpus in m]
         entry = {"folds": len(present), "clips": sum(p["clips"] for p in present)}
-        for condition in [k for k in present[0] if isinstance(present[0][k], dict)]:
+        for condition in [k for k in present[0]
+                          if isinstance(present[0][k], dict) and all(k in p for p in present)]:
             entry[condition] = {metric: dict(zip(("mean", "std"), mean_and_std(
                 [p[condition][metric] for p in present]))) for metric in ("ua", "wa", "macro_f1")}
         entry["confusion"] = np.sum([p["confusion"] for p in present], axis=0).tolist()
+        agreements = [p["agreement_with_float"] for p in present if "agreement_with_float" in p]
+        if len(agreements) == len(present):
+            entry["agreement_with_float"] = dict(zip(("mean", "std"), mean_and_std(agreements)))
         summary[corpus] = entry
     return summary
 
 
 def markdown_table(summary: dict) -> str:
-    """Per corpus: clips, folds, then UA (mean ± std over folds) clean, at
-    each SNR and each gain, plus WA and macro-F1 clean. Percent."""
+    """Per corpus: clips, folds, then UA (mean ± std over folds) clean, WA
+    and macro-F1, the float model's UA and the int8 agreement with it (when
+    known), and UA at each SNR and each gain. Percent."""
     entry = next(iter(summary.values()), {})
     snrs = [k for k in entry if k.startswith("snr")]
     gains = [k for k in entry if k.startswith("gain")]
+    has_float = all("float" in e for e in summary.values())
     header = ["corpus", "held-out clips", "folds", "UA", "WA", "macro-F1",
+              *(["float UA", "int8 agreement with float"] if has_float else []),
               *(f"UA at {k[3:]} dB SNR" for k in snrs), *(f"UA at {k[4:]} dB gain" for k in gains)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
 
@@ -138,8 +167,12 @@ def markdown_table(summary: dict) -> str:
 
     for corpus, entry in summary.items():
         cells = [corpus, str(entry["clips"]), str(entry["folds"]), cell(entry, "clean"),
-                 cell(entry, "clean", "wa"), cell(entry, "clean", "macro_f1"),
-                 *(cell(entry, k) for k in snrs + gains)]
+                 cell(entry, "clean", "wa"), cell(entry, "clean", "macro_f1")]
+        if has_float:
+            agreement = entry["agreement_with_float"]
+            cells += [cell(entry, "float"),
+                      f"{100 * agreement['mean']:.1f} ± {100 * agreement['std']:.1f}"]
+        cells += [cell(entry, k) for k in snrs + gains]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -170,7 +203,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         labels = model.labels
         chosen = held_out_clips(model, clips, args.speaker, args.limit)
         print(f"{path}: {len(chosen)} held-out clips", file=sys.stderr)
-        per_model.append(score_model(model, chosen, data_root=args.data, progress=True))
+        result = score_model(model, chosen, data_root=args.data, progress=True)
+        add_float_reference(result, path, args.data, list(labels))
+        per_model.append(result)
     summary = combine(per_model)
     for corpus, entry in summary.items():
         plot_confusion(np.asarray(entry["confusion"]), labels, out / f"confusion_{corpus}.png")
