@@ -51,6 +51,7 @@ def test_card_numbers_on_a_few_real_clips(data_dir, tmp_path):
             assert row["clean"] == model.predict_file(data_dir / row["path"]).label
         assert (tmp_path / f"confusion_{corpus}.png").exists()
     assert "| ravdess | 4 | 1 |" in (tmp_path / "card.md").read_text()
+    assert (tmp_path / "robustness.png").stat().st_size > 0
 
 
 def test_float_reference_from_the_fold_directory(data_dir, tmp_path):

@@ -148,6 +148,28 @@ def combine(per_model: list[dict]) -> dict:
     return summary
 
 
+def plot_robustness(summary: dict, path: pathlib.Path) -> None:
+    """UA per corpus against added noise (clean, then falling SNR), with the
+    spread over folds as error bars."""
+    from .report import _pyplot
+
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(5.5, 3.6))
+    for corpus, entry in summary.items():
+        conditions = ["clean", *sorted((k for k in entry if k.startswith("snr")),
+                                       key=lambda k: -float(k[3:]))]
+        means = [100 * entry[k]["ua"]["mean"] for k in conditions]
+        spreads = [100 * entry[k]["ua"]["std"] for k in conditions]
+        names = ["clean", *(f"{k[3:]} dB" for k in conditions[1:])]
+        axis.errorbar(names, means, yerr=spreads, marker="o", capsize=3, label=corpus)
+    axis.set(xlabel="white noise, SNR", ylabel="UA (%)", ylim=(0, 100),
+             title="held-out speakers, mean ± std over folds")
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
 def markdown_table(summary: dict) -> str:
     """Per corpus: clips, folds, then UA (mean ± std over folds) clean, WA
     and macro-F1, the float model's UA and the int8 agreement with it (when
@@ -184,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--source", action="append", required=True, help="kind:path, relative to --data")
     parser.add_argument("--speaker", action="append", help="override the test speakers")
     parser.add_argument("--limit", type=int, help="at most this many clips per corpus (smoke test)")
-    parser.add_argument("--out", required=True, help="folder for card.json, card.md and confusion PNGs")
+    parser.add_argument("--out", required=True, help="folder for card.json, card.md, confusion and robustness PNGs")
     args = parser.parse_args(argv)
 
     import emoedge
@@ -209,6 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     summary = combine(per_model)
     for corpus, entry in summary.items():
         plot_confusion(np.asarray(entry["confusion"]), labels, out / f"confusion_{corpus}.png")
+    plot_robustness(summary, out / "robustness.png")
     models = [{"path": path, "sha256": hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest()}
               for path in args.models]
     (out / "card.json").write_text(json.dumps({"models": models, "per_model": per_model,
