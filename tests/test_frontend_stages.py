@@ -106,6 +106,33 @@ def test_filterbank_covers_the_band_contiguously():
     assert (fb.weights <= 4096).all() and (fb.unweights <= 4096).all()
 
 
+@pytest.mark.parametrize("config", [FrontendConfig(), FrontendConfig(num_channels=1),
+                                    FrontendConfig(window_size_ms=64, window_step_ms=32,
+                                                   num_channels=64)])
+@pytest.mark.parametrize("frames", [1, 256, 257, 512])
+def test_filterbank_equals_the_reference_accumulation(config, frames):
+    """Prefix-sum band sums == filterbank.c's per-channel uint64 accumulators,
+    including wrapped (negative) energies, read sign-extended, and
+    power-of-two frame counts."""
+    fb = build_tables(config).filterbank
+    bins = fb.end_bin - fb.start_bin
+    rng = np.random.default_rng(frames)
+    energy = rng.integers(-2**31, 2**31, (frames, bins), dtype=np.int64).astype(np.int32)
+    energy[:, ::7] = -2**31
+    energy[0] = 2**31 - 1
+    starts = fb.band_starts.tolist() + [bins]
+    expected = np.zeros((frames, fb.num_channels), dtype=np.uint64)
+    extended = energy.astype(np.int64).view(np.uint64)  # sign-extended, as the C reads it
+    with np.errstate(over="ignore"):
+        for channel in range(fb.num_channels):
+            for b in range(starts[channel + 1], starts[channel + 2]):
+                expected[:, channel] += extended[:, b] * fb.weights[b]
+            for b in range(starts[channel], starts[channel + 1]):
+                expected[:, channel] += extended[:, b] * fb.unweights[b]
+    np.testing.assert_array_equal(fb.apply(energy), expected)
+    np.testing.assert_array_equal(fb.apply(np.asfortranarray(energy)), expected)
+
+
 def test_pcan_gain_falls_with_noise_and_shrink_is_continuous():
     pcan = PcanGainControl.build(strength=0.95, offset=80.0, gain_bits=21,
                                  smoothing_bits=10, correction_bits=3)

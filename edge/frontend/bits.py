@@ -44,13 +44,14 @@ def msb32(values: np.ndarray) -> np.ndarray:
     """Position of the highest set bit, 1-based; 0 for 0 (``bits.h``).
 
     Args:
-        values: non-negative integers below 2**32, any shape.
+        values: non-negative integers below 2**32, any shape and integer dtype.
     Returns:
         int64 array of the same shape, values 0..32.
     """
-    v = np.asarray(values, dtype=np.uint64)
-    # frexp is exact for integers below 2**53: v == m * 2**e with m in [0.5, 1).
-    _, exponent = np.frexp(v.astype(np.float64))
+    # Any integer dtype: the values are non-negative and below 2**32, so the
+    # float64 conversion is exact, and frexp is exact for integers below
+    # 2**53: v == m * 2**e with m in [0.5, 1).
+    _, exponent = np.frexp(np.asarray(values).astype(np.float64))
     return exponent.astype(np.int64)
 
 

@@ -8,20 +8,38 @@ butterfly first divides its inputs by p (``C_FIXDIV``: multiply by
 never overflows. Here the same butterflies run on all frames at once.
 
 Rounding: ``sround(x) = (x + 2**14) >> 15`` (round half up, in int32).
-Overflow: sums are stored to int16 with two's-complement wrap, as C does;
-numpy int16 arithmetic wraps the same way.
+Overflow: the reference stores every butterfly value to int16 with
+two's-complement wrap. Here a pass's input and output are int16 arrays;
+products (C_FIXDIV, C_MUL) are formed in int32, where they are exact, and
+rounded back into int16 range; the sums after them run in int16, where
+numpy wraps exactly as the C stores do (additions and subtractions commute
+with a wrap modulo 2**16, so every intermediate store that could wrap in
+C wraps here too, or gives the same low 16 bits). The split step's sums
+need 17 bits before ``HALF_OF``; they stay in int32 and are wrapped
+(``_wrap16``) exactly where the reference stores to int16.
+
+Layout: the complex state of a call is one int16 array (2, n, frames): real
+and imaginary parts stacked on the first axis, frames on the last,
+contiguous axis. Each pass keeps its legs in separate contiguous slabs
+(leg-major order, ``_next_layout``), so every operation covers both parts,
+every block and every frame at once, in a few long runs. The scratch
+arrays come from a per-thread ``Workspace`` and are reused in place, so a
+call allocates only its output.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from .bits import FFT_FRAC_BITS, INT16_MAX
+from .workspace import Workspace
 
 _ROUND = np.int32(1 << (FFT_FRAC_BITS - 1))
+_FIXDIV = {p: np.int32(INT16_MAX // p) for p in (2, 4)}
+"""``C_FIXDIV`` multipliers, Q15: 32767 // p."""
 
 
 def _twiddle(phase: float) -> tuple[int, int]:
@@ -68,7 +86,7 @@ def _digit_reversal(n: int, factors: list[tuple[int, int]]) -> np.ndarray:
 
 @dataclass(frozen=True)
 class _Twiddle:
-    """Q15 twiddles w of one butterfly leg, int32, shaped (m, 1).
+    """Q15 twiddles w, int32, shaped to broadcast over the legs they multiply.
 
     ``sum`` = re + im and ``diff`` = im - re let a complex product use three
     multiplications; in exact integer arithmetic the result is the same.
@@ -76,24 +94,34 @@ class _Twiddle:
     """
 
     re: np.ndarray
-    im: np.ndarray
     sum: np.ndarray
     diff: np.ndarray
     unit: bool
 
     @classmethod
-    def of(cls, re: np.ndarray, im: np.ndarray) -> "_Twiddle":
-        re = re.astype(np.int32).reshape(-1, 1)
-        im = im.astype(np.int32).reshape(-1, 1)
+    def of(cls, re: np.ndarray, im: np.ndarray, shape: tuple[int, ...]) -> "_Twiddle":
+        re = np.asarray(re, dtype=np.int32).reshape(shape)
+        im = np.asarray(im, dtype=np.int32).reshape(shape)
         unit = bool((re == INT16_MAX).all() and (im == 0).all())
-        return cls(re, im, re + im, im - re, unit)
+        return cls(re, re + im, im - re, unit)
 
 
 @dataclass(frozen=True)
 class _Stage:
+    """One radix-p pass over blocks of p legs of m values.
+
+    kissfft's in-place pass reads leg q, value j of block b at position
+    b * p * m + q * m + j and writes its output there. Here the pass works
+    in leg-major layout (2, p, blocks, m, frames), so every leg is one
+    contiguous slab, and the next pass reads the output through a
+    transposing view (``_next_layout``). ``twiddles`` holds legs
+    q = 1..p-1 stacked, shape (p - 1, 1, m, 1), so one complex product
+    covers every leg of every block of every frame.
+    """
+
     radix: int
     m: int
-    twiddles: tuple[_Twiddle, ...]  # legs q = 1..radix-1
+    twiddles: _Twiddle
 
 
 @dataclass(frozen=True)
@@ -103,14 +131,19 @@ class FixedRealFft:
     Attributes:
         fft_size: real FFT length (a power of two, >= 4).
         order: digit-reversal gather of the packed complex input.
+        sample_rows: for each input sample s, its row in the first pass's
+            leg-major (2 * n) state: part s % 2, then leg and block of the
+            position the packed sample s // 2 is read into.
         stages: butterfly stages, innermost first.
-        split: Q15 split-step twiddles for bins 1..fft_size/4.
+        split: Q15 split-step twiddles for bins 1..fft_size/4, (fft_size/4, 1).
     """
 
     fft_size: int
     order: np.ndarray
+    sample_rows: np.ndarray
     stages: tuple[_Stage, ...]
     split: _Twiddle
+    workspace: Workspace = field(default_factory=Workspace, compare=False, repr=False)
 
     @classmethod
     def build(cls, fft_size: int) -> "FixedRealFft":
@@ -124,72 +157,97 @@ class FixedRealFft:
         for p, m in factors:
             if p not in (2, 4):
                 raise ValueError(f"radix {p} is not supported (fft_size {fft_size})")
-            j = np.arange(m)
-            per_q = tuple(_Twiddle.of(tw[q * j * stride, 0], tw[q * j * stride, 1])
-                          for q in range(1, p))
-            stages.append(_Stage(p, m, per_q))
+            index = np.outer(np.arange(1, p), np.arange(m)) * stride  # q * j * stride
+            stages.append(_Stage(p, m, _Twiddle.of(tw[index, 0], tw[index, 1], (p - 1, 1, m, 1))))
             stride *= p
         split = np.array([_twiddle(-math.pi * ((k + 1) / n + 0.5)) for k in range(n // 2)],
                          dtype=np.int32)
-        return cls(fft_size, _digit_reversal(n, factors), tuple(reversed(stages)),
-                   _Twiddle.of(split[:, 0], split[:, 1]))
+        order = _digit_reversal(n, factors)
+        position = np.argsort(order)  # position[packed index] = kissfft position it is read into
+        first_radix = factors[-1][0]  # innermost pass: m == 1, position = block * p + leg
+        blocks = n // first_radix
+        samples = np.arange(fft_size)
+        pos = position[samples // 2]
+        sample_rows = (samples % 2) * n + (pos % first_radix) * blocks + pos // first_radix
+        return cls(fft_size, order, sample_rows, tuple(reversed(stages)),
+                   _Twiddle.of(split[:, 0], split[:, 1], (n // 2, 1)))
 
     def __call__(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Real FFT of each row.
 
         Args:
             frames: int16, shape (frames, k) with k <= fft_size; zero padded.
+                Any memory order; fastest when frames.T is C-contiguous, as
+                ``apply_window`` returns it.
         Returns:
             (real, imag) int16 arrays, shape (frames, fft_size // 2 + 1): the
             DFT divided by fft_size, Q1.15. They are transposed views of
             (bins, frames) arrays.
         """
         count, width = frames.shape
-        # Frames go on the last, contiguous axis so each butterfly operation
-        # is one long SIMD-friendly run over all frames.
-        padded = np.zeros((self.fft_size, count), dtype=np.int16)
-        padded[:width] = frames.T
-        re = padded[0::2][self.order].astype(np.int32)
-        im = padded[1::2][self.order].astype(np.int32)
-        for stage in self.stages:
-            re, im = _butterflies(re, im, stage)
-        real, imag = _split_real(re, im, self.split)
+        n = self.fft_size // 2
+        space = self.workspace
+        # Pack, digit-reverse and zero pad in one scatter: sample s of every
+        # frame goes to row sample_rows[s] of the stacked (2 * n, frames)
+        # state; frames go on the last, contiguous axis.
+        state = space.get("state", (2 * n, count), np.int16)
+        state[self.sample_rows[:width]] = frames.T
+        state[self.sample_rows[width:]] = 0
+        state = state.reshape(2, n, count)
+        source = state  # the first pass's input is already in its layout
+        for index, stage in enumerate(self.stages):
+            _butterflies(source, state, stage, space)
+            if index + 1 < len(self.stages):
+                source = _next_layout(state, stage, self.stages[index + 1].radix)
+        real, imag = _split_real(state, self.split, space)
         return real.T, imag.T
 
 
-def _fixdiv(x: np.ndarray, radix: int) -> np.ndarray:
-    """``C_FIXDIV``: x * (32767 // radix) in Q15, rounded.
+def _fixdiv(x: np.ndarray, radix: int, out: np.ndarray) -> np.ndarray:
+    """``C_FIXDIV`` of every value: x * (32767 // radix) in Q15, rounded.
 
     Args:
-        x: int32 holding int16 values.
+        x: int32 holding int16 values (already wrapped).
+        out: int32 array of x's shape; may be x itself.
     Returns:
-        new int32 array; |result| <= 32768 // radix.
+        ``out``; |result| <= 32767 // radix + 1 (8192 for radix 4, 16383
+        for radix 2). |x * multiplier| < 2**29, so int32 is exact.
     """
-    y = x * np.int32(INT16_MAX // radix)
-    y += _ROUND
-    y >>= FFT_FRAC_BITS
-    return y
+    np.multiply(x, _FIXDIV[radix], out=out)
+    out += _ROUND
+    out >>= FFT_FRAC_BITS  # Q15 product -> Q0 again, floor after the +0.5: rounded
+    return out
 
 
-def _cmul(ar: np.ndarray, ai: np.ndarray, w: _Twiddle) -> tuple[np.ndarray, np.ndarray]:
-    """``C_MUL``: a * w in Q15, each part rounded; int32 out, not wrapped.
+def _cmul_swapped(parts: np.ndarray, w: _Twiddle, shared: np.ndarray) -> np.ndarray:
+    """``C_MUL`` in place: a * w in Q15, each part rounded; int32, not wrapped.
 
-    Every partial sum stays below 2**31 for |a| parts <= 2**15 and Q15 unit
-    twiddles, so int32 is exact. The result leaves int16 only if |a| > 2**15,
-    which happens only in the split step (the caller wraps there).
+    Args:
+        parts: int32 (2, ...) view, parts[0] = re(a), parts[1] = im(a), with
+            |re(a)|, |im(a)| <= 2**15; overwritten.
+        w: twiddles broadcasting against parts[0].
+        shared: int32 scratch of parts[0]'s shape.
+    Returns:
+        ``parts[::-1]``, i.e. (re(a*w), im(a*w)): the products are written
+        swapped, imaginary into parts[0], so that no copy is needed.
+
+    Bounds: (re + im) * w.re + 2**14 <= 2**16 * 32767 + 2**14 < 2**31, and
+    each finished part is at most 2**15 * sqrt(2) * 32767 + 2**14 < 2**31 in
+    magnitude, so int32 is exact (an intermediate sum may wrap, but the
+    finished part, which is what gets shifted, is in range and exact modulo
+    2**32). The result leaves int16 only if |a| > 2**15 / sqrt(2), which
+    happens only in the split step (the caller wraps there).
     """
-    if w.unit:  # w == 32767 + 0i: each part is just scaled by 32767/32768
-        return _fixdiv(ar, 1), _fixdiv(ai, 1)
-    shared = ar + ai
+    ar, ai = parts
+    np.add(ar, ai, out=shared)
     shared *= w.re
-    shared += _ROUND
-    real = ai * w.sum
-    np.subtract(shared, real, out=real)
-    real >>= FFT_FRAC_BITS
-    imag = ar * w.diff
-    imag += shared
-    imag >>= FFT_FRAC_BITS
-    return real, imag
+    shared += _ROUND                # (re + im) * w.re + 0.5, Q15
+    ar *= w.diff
+    ar += shared                    # re * (im_w - re_w) + shared = im(a*w) + 0.5, Q15
+    ai *= w.sum
+    np.subtract(shared, ai, out=ai)  # shared - im * (re_w + im_w) = re(a*w) + 0.5, Q15
+    parts >>= FFT_FRAC_BITS         # Q15 -> Q0, floor: round half up
+    return parts[::-1]
 
 
 def _wrap16(x: np.ndarray) -> np.ndarray:
@@ -199,89 +257,121 @@ def _wrap16(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def _butterflies(re: np.ndarray, im: np.ndarray, stage: _Stage):
+def _next_layout(state: np.ndarray, stage: _Stage, following: int) -> np.ndarray:
+    """View of a pass's output in the next pass's leg-major layout.
+
+    The next pass (radix p', m' = p * m) reads block b', leg q', value j' at
+    kissfft position b' * p' * m' + q' * m' + j'. That is this pass's block
+    b = b' * p' + q', leg q, value j with j' = q * m + j. This pass stores
+    it at [:, q, b, j] of (2, p, blocks, m, frames); the view below puts the
+    axes in the next pass's order (2, p', blocks / p', p, m, frames), where
+    (p, m) together are the next pass's m'. (After the last pass there is
+    one block, and the stored order is kissfft's.)
+    """
+    _, n, count = state.shape
+    p, m = stage.radix, stage.m
+    blocks = n // (p * m)
+    split = state.reshape(2, p, blocks // following, following, m, count)
+    return split.transpose(0, 3, 2, 1, 4, 5)
+
+
+def _butterflies(source: np.ndarray, state: np.ndarray, stage: _Stage, space: Workspace) -> None:
     """One radix-p pass over every block of every frame.
 
-    Within a pass the butterfly intermediates stay inside int16 (fixdiv
-    bounds them), so only the pass outputs can wrap; they are wrapped once,
-    exactly where the reference's int16 stores wrap.
+    Products need int32; the sums after them do not. Every value a
+    butterfly adds is in int16 range (C_FIXDIV and C_MUL bound them, see
+    below), and additions and subtractions commute with a wrap modulo
+    2**16, so the sums run in int16, where they wrap exactly as the
+    reference's int16 stores do: no separate wrap is needed.
 
     Args:
-        re, im: int32, shape (n, frames), int16-range values.
-    Returns:
-        (re, im) after the pass, same shape.
+        source: int16 pass input, a view (of ``state``) in the pass's
+            leg-major layout (2, p, blocks, m, frames) or an axis-split
+            form of it.
+        state: int16 (2, n, frames); receives the pass's output in the same
+            leg-major layout, contiguous.
+        space: scratch buffers.
     """
-    n, count = re.shape
-    shape = (n // (stage.radix * stage.m), stage.radix, stage.m, count)
-    re = re.reshape(shape)
-    im = im.reshape(shape)
-    out_re = np.empty(shape, dtype=np.int32)
-    out_im = np.empty(shape, dtype=np.int32)
-    radix = _radix2 if stage.radix == 2 else _radix4
-    radix(re, im, stage, out_re, out_im)
-    return _wrap16(out_re.reshape(n, count)), _wrap16(out_im.reshape(n, count))
+    _, n, count = state.shape
+    p, m = stage.radix, stage.m
+    blocks = n // (p * m)
+    # The one strided read of the pass: legs become contiguous int32 slabs.
+    wide = space.get("wide", source.shape)
+    np.copyto(wide, source)
+    y = _fixdiv(wide, p, wide).reshape(2, p, blocks, m, count)  # |y| <= 32767 // p + 1
+    narrow = space.get("narrow", y.shape, np.int16)
+    legs = y[:, 1:]  # (2, p - 1, blocks, m, frames)
+    if stage.twiddles.unit:
+        # m == 1: every twiddle is 32767 + 0i, and C_MUL by it is
+        # (v * 32767 + 2**14) >> 15 = v + ((2**14 - v) >> 15) = v for
+        # -16383 <= v <= 16384, which holds after C_FIXDIV: skip it.
+        np.copyto(narrow, y)
+    else:
+        shared = space.get("shared", legs[0].shape)
+        # |a| <= 16383 per part, so |a * w| <= 16383 * sqrt(2) < 2**15: int16.
+        np.copyto(narrow[:, 1:], _cmul_swapped(legs, stage.twiddles, shared))
+        np.copyto(narrow[:, 0], y[:, 0])
+    a0 = narrow[:, 0]  # (2, blocks, m, frames)
+    s = narrow[:, 1:]
+    out = state.reshape(2, p, blocks, m, count)
+    if p == 2:
+        np.add(a0, s[:, 0], out=out[:, 0])
+        np.subtract(a0, s[:, 0], out=out[:, 1])
+    else:  # kf_bfly4, forward; the int16 arithmetic wraps as the C stores do
+        s0, s1, s2 = s[:, 0], s[:, 1], s[:, 2]
+        s5 = np.subtract(a0, s1, out=space.get("s5", a0.shape, np.int16))
+        a0 += s1
+        s3 = np.add(s0, s2, out=s1)  # s1 is spent; its slot holds s3
+        s4 = np.subtract(s0, s2, out=s2)
+        np.add(a0, s3, out=out[:, 0])
+        np.subtract(a0, s3, out=out[:, 2])
+        np.add(s5[0], s4[1], out=out[0, 1])       # s5 - j * s4
+        np.subtract(s5[1], s4[0], out=out[1, 1])
+        np.subtract(s5[0], s4[1], out=out[0, 3])  # s5 + j * s4
+        np.add(s5[1], s4[0], out=out[1, 3])
 
 
-def _radix2(re, im, stage, out_re, out_im):
-    a_re, a_im = _fixdiv(re[:, 0], 2), _fixdiv(im[:, 0], 2)
-    b_re, b_im = _fixdiv(re[:, 1], 2), _fixdiv(im[:, 1], 2)
-    t_re, t_im = _cmul(b_re, b_im, stage.twiddles[0])
-    np.add(a_re, t_re, out=out_re[:, 0])
-    np.add(a_im, t_im, out=out_im[:, 0])
-    np.subtract(a_re, t_re, out=out_re[:, 1])
-    np.subtract(a_im, t_im, out=out_im[:, 1])
-
-
-def _radix4(re, im, stage, out_re, out_im):
-    a0_re, a0_im = _fixdiv(re[:, 0], 4), _fixdiv(im[:, 0], 4)
-    s0 = _cmul(_fixdiv(re[:, 1], 4), _fixdiv(im[:, 1], 4), stage.twiddles[0])
-    s1 = _cmul(_fixdiv(re[:, 2], 4), _fixdiv(im[:, 2], 4), stage.twiddles[1])
-    s2 = _cmul(_fixdiv(re[:, 3], 4), _fixdiv(im[:, 3], 4), stage.twiddles[2])
-    s5_re, s5_im = a0_re - s1[0], a0_im - s1[1]
-    a0_re += s1[0]
-    a0_im += s1[1]
-    s3_re, s3_im = s0[0] + s2[0], s0[1] + s2[1]
-    s4_re, s4_im = s0[0] - s2[0], s0[1] - s2[1]
-    np.add(a0_re, s3_re, out=out_re[:, 0])
-    np.add(a0_im, s3_im, out=out_im[:, 0])
-    np.add(s5_re, s4_im, out=out_re[:, 1])
-    np.subtract(s5_im, s4_re, out=out_im[:, 1])
-    np.subtract(a0_re, s3_re, out=out_re[:, 2])
-    np.subtract(a0_im, s3_im, out=out_im[:, 2])
-    np.subtract(s5_re, s4_im, out=out_re[:, 3])
-    np.add(s5_im, s4_re, out=out_im[:, 3])
-
-
-def _split_real(re: np.ndarray, im: np.ndarray, w: _Twiddle):
+def _split_real(state: np.ndarray, w: _Twiddle, space: Workspace):
     """kissfft ``kiss_fftr`` split step: n/2 complex bins -> n/2+1 real bins.
 
     Args:
-        re, im: int32 complex FFT of the packed samples, (n, frames).
+        state: int16 complex FFT of the packed samples, (2, n, frames);
+            overwritten.
+        space: scratch buffers.
     Returns:
         (real, imag) int16, shape (n + 1, frames).
     """
-    n, count = re.shape
+    _, n, count = state.shape
     half = n // 2
-    out_re = np.zeros((n + 1, count), dtype=np.int16)
-    out_im = np.zeros((n + 1, count), dtype=np.int16)
+    mirror = slice(n - 1, half - 1, -1)  # rows n-1 down to n/2: row n-k for k = 1..n/2
 
-    dc_re, dc_im = _fixdiv(re[0], 2), _fixdiv(im[0], 2)
-    out_re[0] = dc_re + dc_im
-    out_re[n] = dc_re - dc_im
+    # Rows 0..n/2: fpk (k = 0..n/2); rows n/2+1..n: conj(fpnk) (k = 1..n/2).
+    # One C_FIXDIV by 2 covers both: |.| <= 16383.
+    halves = space.get("wide", (2, n + 1, count))
+    np.copyto(halves[:, :half + 1], state[:, :half + 1])
+    np.negative(state[1, half:], out=state[1, half:])  # int16: -(-32768) wraps to -32768, as in C
+    np.copyto(halves[:, half + 1:], state[:, mirror])
+    _fixdiv(halves, 2, halves)
+    fpk, fnk = halves[:, 1:half + 1], halves[:, half + 1:]
 
-    fpk_re, fpk_im = _fixdiv(re[1:half + 1], 2), _fixdiv(im[1:half + 1], 2)
-    # Bins n-1 down to n/2, conjugated. Negating int16 -32768 wraps to itself.
-    fpnk_re = _fixdiv(re[n - 1:half - 1:-1], 2)
-    fpnk_im = _fixdiv(_wrap16(-im[n - 1:half - 1:-1]), 2)
-    f1_re, f1_im = fpk_re + fpnk_re, fpk_im + fpnk_im
-    fpk_re -= fpnk_re
-    fpk_im -= fpnk_im
-    # |f2| can reach 2**15 * sqrt(2), so the int16 store of tw may wrap.
-    tw_re, tw_im = (_wrap16(part) for part in _cmul(fpk_re, fpk_im, w))
-    # HALF_OF works on the int sum before the int16 store, so no wrap here.
-    out_re[1:half + 1] = (f1_re + tw_re) >> 1
-    out_im[1:half + 1] = (f1_im + tw_im) >> 1
+    f1 = np.add(fpk, fnk, out=space.get("f1", fnk.shape))  # |f1| <= 32766: int16
+    f2 = np.subtract(fpk, fnk, out=fpk)  # |f2| <= 32766
+    shared = space.get("shared", (half, count))
+    # |f2| can reach 32766 * sqrt(2), so the int16 store of tw may wrap.
+    tw = _wrap16(_cmul_swapped(f2, w, shared))
+
+    bins = space.get("bins", (2, n + 1, count))
+    dc_re, dc_im = halves[0, 0], halves[1, 0]
+    np.add(dc_re, dc_im, out=bins[0, 0])  # |.| <= 32766: no wrap
+    np.subtract(dc_re, dc_im, out=bins[0, n])
+    bins[1, 0] = 0
+    bins[1, n] = 0
+    # HALF_OF works on the int sum before the int16 store: each sum below
+    # is at most 65533 in magnitude, so >> 1 (floor) lands in int16.
+    np.add(f1, tw, out=bins[:, 1:half + 1])
     # Written second, so bin n/2 (where k == n-k) keeps these values.
-    out_re[n - 1:half - 1:-1] = (f1_re - tw_re) >> 1
-    out_im[n - 1:half - 1:-1] = (tw_im - f1_im) >> 1
-    return out_re, out_im
+    np.subtract(f1[0], tw[0], out=bins[0, mirror])
+    np.subtract(tw[1], f1[1], out=bins[1, mirror])
+    bins[:, 1:n] >>= 1
+    out = bins.astype(np.int16)
+    return out[0], out[1]

@@ -2,11 +2,12 @@
 
 log2(x) = integer part (position of the leading one) + a Q.16 fraction. The
 fraction is the mantissa m in [0, 1) plus a correction log2(1 + m) - m taken
-from a 129-point table with linear interpolation. Then ln(x) = log2(x) *
-ln(2) with ln(2) in Q.16, and the result is scaled by 2**scale_shift and
-rounded. The table and ln(2) are computed here from their definitions; they
-equal the reference's ``kLogLut`` and ``kLogCoeff`` entry for entry
-(``tests/test_frontend_stages.py`` pins a few).
+from a 129-point table with linear interpolation (evaluated once for every
+Q.16 mantissa into ``LOG2_FRACTION``, so each value needs one lookup). Then
+ln(x) = log2(x) * ln(2) with ln(2) in Q.16, and the result is scaled by
+2**scale_shift and rounded. The table and ln(2) are computed here from their
+definitions; they equal the reference's ``kLogLut`` and ``kLogCoeff`` entry
+for entry (``tests/test_frontend_stages.py`` pins a few).
 """
 
 from __future__ import annotations
@@ -36,21 +37,38 @@ def log2_fraction(x: np.ndarray, integer: np.ndarray) -> np.ndarray:
     """Q.16 fractional part of log2(x), given floor(log2(x)).
 
     Args:
-        x: int64 values >= 2, any shape.
+        x: int64 values >= 2 and below 2**47, any shape.
         integer: floor(log2(x)) for each value.
     Returns:
         int64 Q.16 fractions in [0, 2**16).
     """
-    frac = x - (np.int64(1) << integer)  # mantissa, integer bits wide
-    frac = np.where(integer < LOG_SCALE_BITS,
-                    frac << np.maximum(LOG_SCALE_BITS - integer, 0),
-                    frac >> np.maximum(integer - LOG_SCALE_BITS, 0))  # now Q.16
-    segment = frac >> (LOG_SCALE_BITS - LOG_SEGMENTS_BITS)
+    # The mantissa x / 2**integer - 1 in Q.16. The reference shifts it left
+    # when integer < 16 (exact) and right otherwise (floor); shifting x
+    # left by 16 first and then right by integer is the same floor in one
+    # step (x << 16 < 2**63). The leading one lands on bit 16; the mask
+    # drops it.
+    mantissa = ((x << LOG_SCALE_BITS) >> integer) & (_ONE - 1)
+    return LOG2_FRACTION[mantissa]
+
+
+def _log2_fraction_table() -> np.ndarray:
+    """The Q.16 log2 fraction of every Q.16 mantissa m, as the reference gets it.
+
+    m + c0 + ((c1 - c0) * offset) >> 16, where c0 and c1 are the correction
+    table's entries around m's segment and offset is m's position inside
+    it; the shift floors, as the reference's int32 ``>>`` does. Evaluated
+    here once for all 2**16 mantissas, in integers, so a lookup replaces
+    the per-value interpolation.
+    """
+    m = np.arange(_ONE, dtype=np.int64)
+    segment = m >> (LOG_SCALE_BITS - LOG_SEGMENTS_BITS)
     c0 = LOG2_CORRECTION[segment]
     c1 = LOG2_CORRECTION[segment + 1]
-    offset = frac - segment * (_ONE >> LOG_SEGMENTS_BITS)
-    interpolated = ((c1 - c0) * offset) >> LOG_SCALE_BITS  # floor, as int32 >>
-    return frac + c0 + interpolated
+    offset = m - segment * (_ONE >> LOG_SEGMENTS_BITS)
+    return (m + c0 + (((c1 - c0) * offset) >> LOG_SCALE_BITS)).astype(np.int32)
+
+
+LOG2_FRACTION = _log2_fraction_table()
 
 
 def log_scale(signal: np.ndarray, *, correction_bits: int, scale_shift: int,
@@ -72,12 +90,13 @@ def log_scale(signal: np.ndarray, *, correction_bits: int, scale_shift: int,
         value = signal >> np.uint64(-correction_bits)
     else:
         value = wrap_uint32(signal << np.uint64(correction_bits))
-    x = value.astype(np.int64)
+    x = value.view(np.int64)  # < 2**32: the same value
     safe = np.maximum(x, 2)
     integer = msb32(safe) - 1
-    log2 = (integer << LOG_SCALE_BITS) + log2_fraction(safe, integer)
-    loge = (LN2_Q16 * log2 + _ONE // 2) >> LOG_SCALE_BITS
-    scaled = wrap_uint32(((loge << scale_shift) + _ONE // 2).astype(np.uint64)) >> np.uint64(LOG_SCALE_BITS)
-    scaled = scaled.astype(np.int64)
+    log2 = (integer << LOG_SCALE_BITS) + log2_fraction(safe, integer)  # Q.16, < 2**21
+    loge = (LN2_Q16 * log2 + _ONE // 2) >> LOG_SCALE_BITS  # Q.16 * Q.16 -> Q.16, rounded half up
+    # Q.16 << scale_shift, rounded to an integer; the reference does this in
+    # uint32, so the sum wraps there before the shift.
+    scaled = (((loge << scale_shift) + _ONE // 2) & 0xFFFFFFFF) >> LOG_SCALE_BITS
     out = np.where(x > 1, scaled, 0)
     return np.minimum(out, INT16_MAX).astype(np.uint16)

@@ -23,14 +23,19 @@ def rounded_isqrt(values: np.ndarray) -> np.ndarray:
         uint64 array of roots, same shape.
     """
     x = np.asarray(values, dtype=np.uint64)
-    root = np.floor(np.sqrt(x.astype(np.float64))).astype(np.uint64)
+    # float64 -> uint64 truncates, which is floor for these non-negative roots.
+    root = np.sqrt(x.astype(np.float64)).astype(np.uint64)
     # Below 2**52 the float root is within one of floor(sqrt(x)): correct it.
-    root -= (root * root > x).astype(np.uint64)
-    root += ((root + 1) * (root + 1) <= x).astype(np.uint64)
+    # (Booleans add as 0 / 1.)
+    root -= root * root > x
+    after = root + np.uint64(1)
+    root += after * after <= x
     big = x >= _EXACT_FLOAT
     if big.any():  # float64 drops bits here (and (r+1)**2 may wrap): exact roots
         root[big] = [math.isqrt(int(v)) for v in x[big]]
     remainder = x - root * root
-    cap = np.where(x >> np.uint64(32) == 0, np.uint64(0xFFFF), np.uint64(0xFFFFFFFF))
-    root += ((remainder > root) & (root != cap)).astype(np.uint64)
+    # The cap of the result type: a root of 0xFFFF comes only from x < 2**32
+    # (uint16 result) and one of 0xFFFFFFFF only from x >= 2**32 (uint32
+    # result), so comparing with both caps is comparing with the right one.
+    root += (remainder > root) & (root != np.uint64(0xFFFF)) & (root != np.uint64(0xFFFFFFFF))
     return root

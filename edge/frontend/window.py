@@ -41,8 +41,10 @@ def frame_signal(pcm: np.ndarray, window_samples: int, step_samples: int) -> np.
     """
     if pcm.shape[0] < window_samples:
         return np.zeros((0, window_samples), dtype=np.int16)
-    windows = np.lib.stride_tricks.sliding_window_view(pcm, window_samples)
-    return windows[::step_samples]
+    count = (pcm.shape[0] - window_samples) // step_samples + 1
+    stride = pcm.strides[0]
+    return np.lib.stride_tricks.as_strided(pcm, (count, window_samples),
+                                           (stride * step_samples, stride), writeable=False)
 
 
 def apply_window(frames: np.ndarray, coefficients: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -51,16 +53,21 @@ def apply_window(frames: np.ndarray, coefficients: np.ndarray) -> tuple[np.ndarr
     ``(int32 sample * Q0.12 coefficient) >> 12`` (arithmetic shift, i.e.
     floor) gives a Q1.15 int16 again; the product of two int16 fits in int32.
 
+    The work runs in (window_samples, frames) memory order, frames on the
+    contiguous axis, which is the order the FFT reads; the result is that
+    array's transpose.
+
     Args:
         frames: int16, shape (frames, window_samples).
         coefficients: int16 Q0.12, shape (window_samples,).
     Returns:
-        (windowed int16 (frames, window_samples),
+        (windowed int16 (frames, window_samples), Fortran-ordered,
          peak |value| per frame as int64 (frames,)). As in the reference, the
         magnitude of -32768 is taken in int16, so it never counts as a peak.
     """
-    product = frames.astype(np.int32) * coefficients.astype(np.int32)
-    windowed = (product >> WINDOW_BITS).astype(np.int16)
+    product = np.multiply(frames.T, coefficients.astype(np.int32)[:, None])
+    product >>= WINDOW_BITS  # Q1.15 * Q0.12 -> Q1.15, floor; in -32768..32767, so int16 holds it
+    windowed = product.astype(np.int16)
     magnitude = np.abs(windowed)  # int16 abs: -32768 stays -32768, as in C
-    peak = np.maximum(magnitude.max(axis=1, initial=0), 0).astype(np.int64)
-    return windowed, peak
+    peak = np.maximum(magnitude.max(axis=0, initial=0), 0).astype(np.int64)
+    return windowed.T, peak
