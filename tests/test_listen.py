@@ -914,3 +914,37 @@ def test_portaudio_missing_names_the_apt_package(monkeypatch, tmp_path):
                                  "--json"])
     assert result.exit_code == 0, result.stderr
     assert len(_events(result.stdout)) == 2
+
+
+def test_audio_held_for_batching_is_scored_when_the_device_goes(model):
+    """The worker holds blocks back until min_batch_s of audio is there; a
+    device that vanishes meanwhile must not take that audio with it."""
+    from emoedge.live.capture import BlockQueue, CaptureError, StreamFormat
+    from emoedge.live.session import run_session
+
+    class VanishedSource:
+        description, format = "scripted", StreamFormat(sample_rate_hz=RATE, channels=1)
+
+        def __init__(self, pcm):
+            self.queue = BlockQueue(1000)
+            for start in range(0, len(pcm), 800):  # 50 ms blocks, all there at once
+                self.queue.offer(pcm[start:start + 800, None])
+
+        def start(self):
+            pass
+
+        def check(self):
+            if self.queue.empty():
+                raise CaptureError("scripted device stopped")
+
+        def stop(self):
+            pass
+
+    pcm = syllabic_speech(1.2)
+    config = SessionConfig(min_batch_s=2.0)  # more than the 1.2 s the device delivers
+    pipeline = LivePipeline(model, input_rate_hz=RATE, input_channels=1, config=config)
+    events = []
+    summary = run_session(VanishedSource(pcm), pipeline, [events.append], config=config)
+    assert summary.error == "scripted device stopped"
+    offline = model.predict(pcm, RATE, segments=True).segments
+    assert [round(e.t_s, 3) for e in events] == [round(w.end_s, 3) for w in offline] == [1.0]

@@ -281,6 +281,18 @@ def run_session(source, pipeline: LivePipeline, sinks: Iterable[Callable[[HopEve
             for sink in sinks:
                 sink(event)
 
+    def check_source() -> None:
+        # Audio held back to batch frontend calls was captured before the
+        # device went: score it before the error ends the session.
+        nonlocal pending
+        try:
+            source.check()
+        except CaptureError:
+            held, pending = pending, []
+            if held:
+                emit(pipeline.process(pipeline.to_model_pcm(np.concatenate(held), last=True)))
+            raise
+
     source.start()  # a CaptureError here (busy device...) is no session: it propagates
     try:
         if on_started is not None:
@@ -293,7 +305,7 @@ def run_session(source, pipeline: LivePipeline, sinks: Iterable[Callable[[HopEve
             try:
                 item = block_queue.get(0.1)
             except queue.Empty:
-                source.check()
+                check_source()
                 continue
             blocks, finished = pending, item is END
             if not finished:
@@ -309,7 +321,7 @@ def run_session(source, pipeline: LivePipeline, sinks: Iterable[Callable[[HopEve
                     blocks.append(item)
             if not finished and len(blocks) < min_batch:
                 pending = blocks  # wait for more audio: fewer, larger frontend calls
-                source.check()
+                check_source()
                 continue
             pending = []
             if blocks:
@@ -321,10 +333,10 @@ def run_session(source, pipeline: LivePipeline, sinks: Iterable[Callable[[HopEve
             elif finished:
                 emit(pipeline.process(pipeline.to_model_pcm(np.zeros(0, np.int16), last=True)))
             if finished:
-                source.check()
+                check_source()
                 emit(pipeline.finish())
                 break
-            source.check()
+            check_source()
     except KeyboardInterrupt as stop:
         ended_by = str(stop) or "Ctrl-C"
     except StopSession as stop:
