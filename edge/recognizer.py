@@ -294,20 +294,30 @@ def load_model(path: str | os.PathLike | None = None, *,
 DEFAULT_MODEL_RESOURCE = ("models", "default.tflite")
 
 
+class PackagedModelMissing(ModelConfigError):
+    """The packaged default model is not in this install (a broken install).
+
+    ``problem`` is the first half of the message, for commands that suggest
+    their own option instead of ``load_model(path)``.
+    """
+
+    def __init__(self, resource: str) -> None:
+        self.problem = f"the packaged default model {resource} is missing from this install"
+        super().__init__(f"{self.problem}; reinstall emoedge, or pass a model file: "
+                         "emoedge.load_model('path/to/model.tflite')")
+
+
 def packaged_model_path():
     """The default model file shipped inside the package.
 
     Raises:
-        ModelConfigError: the file is missing from this install.
+        PackagedModelMissing: the file is missing from this install.
     """
     from importlib import resources
 
     candidate = resources.files("emoedge").joinpath(*DEFAULT_MODEL_RESOURCE)
     if not candidate.is_file():
-        raise ModelConfigError(
-            f"the packaged default model emoedge/{'/'.join(DEFAULT_MODEL_RESOURCE)} is missing "
-            "from this install; reinstall emoedge, or pass a model file: "
-            "emoedge.load_model('path/to/model.tflite')")
+        raise PackagedModelMissing(f"emoedge/{'/'.join(DEFAULT_MODEL_RESOURCE)}")
     return candidate
 
 

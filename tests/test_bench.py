@@ -185,6 +185,17 @@ def test_missing_packaged_model_is_a_usage_error(monkeypatch):
         "from this install; pass one with --model FILE.tflite")
 
 
+def test_broken_packaged_model_is_a_usage_error(monkeypatch):
+    import emoedge.recognizer
+
+    # A file that is in the package but is not a model.
+    monkeypatch.setattr(emoedge.recognizer, "DEFAULT_MODEL_RESOURCE", ("models", "MODEL_CARD.md"))
+    result = runner.invoke(app, ["bench"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("emoedge: error: the packaged model: ")
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
+
+
 def test_unreadable_audio_is_a_usage_error(tmp_path):
     path = tmp_path / "notes.wav"
     path.write_text("not audio")

@@ -422,14 +422,15 @@ def _check_options(options: BenchOptions) -> None:
 
 def _load(path: str | None, num_threads: int | None, option: str):
     from ..metadata import ModelConfigError
-    from ..recognizer import load_model
+    from ..recognizer import PackagedModelMissing, load_model
 
     if path is None:
         try:
             return load_model(None, num_threads=num_threads)
-        except ModelConfigError as error:
-            raise UsageError(f"{error.args[0].split('; ')[0]}; "
-                             "pass one with --model FILE.tflite") from None
+        except PackagedModelMissing as error:
+            raise UsageError(f"{error.problem}; pass one with --model FILE.tflite") from None
+        except (ModelConfigError, ImportError) as error:
+            raise UsageError(f"the packaged model: {' '.join(str(error).split())}") from None
     try:
         return load_model(path, num_threads=num_threads)
     except (ModelConfigError, ImportError, OSError, ValueError) as error:

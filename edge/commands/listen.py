@@ -91,13 +91,13 @@ def _session_config(options: ListenOptions) -> SessionConfig:
 
 def _load_model(options: ListenOptions):
     from ..metadata import ModelConfigError
-    from ..recognizer import load_model
+    from ..recognizer import PackagedModelMissing, load_model
 
     try:
         return load_model(options.model, num_threads=options.num_threads)
+    except PackagedModelMissing as error:
+        raise UsageError(f"{error.problem}; pass one with --model PATH") from None
     except ModelConfigError as error:
-        if options.model is None:
-            raise UsageError(f"{error.args[0].split('; ')[0]}; pass one with --model PATH") from None
         raise UsageError(str(error)) from None
     except ImportError as error:  # no interpreter installed
         raise UsageError(str(error)) from None
