@@ -251,7 +251,9 @@ def install_emoedge(root: pathlib.Path) -> str:
     files = [REPO / "pyproject.toml", REPO / "README.md"]
     for folder in ("edge", "train", "quantize"):
         files += sorted(p for p in (REPO / folder).rglob("*.py"))
-    key = _digest(*(str(p.relative_to(REPO)) + "\0" + p.read_text() for p in files))
+    # Package data (the default model and its card), as a real install has it.
+    files += sorted(p for pattern in ("*.tflite", "*.md") for p in (REPO / "edge" / "models").glob(pattern))
+    key = _digest(*(part for p in files for part in (str(p.relative_to(REPO)), p.read_bytes())))
     guest_dir = f"/opt/emoedge-{key}"
     target = root / guest_dir.lstrip("/")
     if (target / "emoedge" / "__init__.py").exists():
