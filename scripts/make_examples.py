@@ -21,6 +21,8 @@ import numpy as np
 import soundfile
 import soxr
 
+from emoedge.audio import float_to_pcm16
+
 SENTENCE_EN = "I can't believe you did that again, we talked about this yesterday."
 SENTENCE_DE = "Das habe ich dir doch gestern schon gesagt, warum machst du das wieder?"
 
@@ -41,8 +43,7 @@ def synthesise(voice: str, wpm: int, pitch: int, amplitude: int, text: str) -> n
         subprocess.run(["espeak-ng", "-v", voice, "-s", str(wpm), "-p", str(pitch),
                         "-a", str(amplitude), "-w", str(raw), text], check=True)
         samples, rate = soundfile.read(raw, dtype="float32")
-    resampled = soxr.resample(samples, rate, RATE_HZ, quality="HQ")
-    return np.clip(np.rint(resampled * 32768), -32768, 32767).astype(np.int16)
+    return float_to_pcm16(soxr.resample(samples, rate, RATE_HZ, quality="HQ"))
 
 
 def main(out: str = "examples") -> int:

@@ -28,6 +28,8 @@ from typing import Sequence
 
 import numpy as np
 
+from emoedge.audio import float_to_pcm16
+
 from .metrics import classification_report, mean_and_std
 
 SNRS_DB = (20.0, 10.0, 0.0)
@@ -40,13 +42,12 @@ def add_noise(pcm: np.ndarray, snr_db: float, seed: int) -> np.ndarray:
     signal = pcm.astype(np.float64)
     power = np.mean(signal ** 2)
     noise = np.random.default_rng(seed).standard_normal(len(pcm)) * np.sqrt(power / 10 ** (snr_db / 10))
-    return np.clip(np.rint(signal + noise), -32768, 32767).astype(np.int16)
+    return float_to_pcm16((signal + noise) / 32768.0)
 
 
 def apply_gain(pcm: np.ndarray, gain_db: float) -> np.ndarray:
     """``pcm`` scaled by ``gain_db`` decibels, rounded and saturated to int16."""
-    scaled = np.rint(pcm.astype(np.float64) * 10 ** (gain_db / 20))
-    return np.clip(scaled, -32768, 32767).astype(np.int16)
+    return float_to_pcm16(pcm.astype(np.float64) * 10 ** (gain_db / 20) / 32768.0)
 
 
 def held_out_clips(model, clips, speakers: Sequence[str] | None, limit: int | None):
@@ -99,8 +100,7 @@ def score_model(model, clips, *, snrs: Sequence[float] = SNRS_DB,
         for condition in conditions:
             report = classification_report(
                 truth, [labels.index(r[condition]) for r in records], labels)
-            result[corpus][condition] = {"ua": report.ua, "wa": report.wa,
-                                         "macro_f1": report.macro_f1}
+            result[corpus][condition] = _headline(report)
             if condition == "clean":
                 result[corpus]["confusion"] = report.confusion.tolist()
         result[corpus]["predictions"] = records
@@ -118,15 +118,19 @@ def add_float_reference(result: dict, model_path: str, data_root: str, labels) -
     float_labels = {os.path.realpath(row["clip"]): labels[int(np.argmax(row["output"]))]
                     for row in json.loads(predictions.read_text())}
     for entry in result.values():
-        rows = [r for r in entry["predictions"]
-                if os.path.realpath(os.path.join(data_root, r["path"])) in float_labels]
-        if len(rows) != len(entry["predictions"]):
+        rows = entry["predictions"]
+        floats = [float_labels.get(os.path.realpath(os.path.join(data_root, r["path"])))
+                  for r in rows]
+        if None in floats:
             continue  # not the fold's own test clips: no float reference
-        floats = [float_labels[os.path.realpath(os.path.join(data_root, r["path"]))] for r in rows]
         report = classification_report([labels.index(r["true"]) for r in rows],
                                         [labels.index(f) for f in floats], labels)
-        entry["float"] = {"ua": report.ua, "wa": report.wa, "macro_f1": report.macro_f1}
+        entry["float"] = _headline(report)
         entry["agreement_with_float"] = float(np.mean([f == r["clean"] for f, r in zip(floats, rows)]))
+
+
+def _headline(report) -> dict:
+    return {"ua": report.ua, "wa": report.wa, "macro_f1": report.macro_f1}
 
 
 def combine(per_model: list[dict]) -> dict:
