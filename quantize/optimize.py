@@ -181,8 +181,7 @@ def _after_foldable(layer) -> bool:
                for source in tf.nest.flatten(node.inbound_layers)]
     return (len(inbound) == 1
             and isinstance(inbound[0], (keras.layers.Conv2D, keras.layers.DepthwiseConv2D,
-                                        keras.layers.Dense))
-            and not isinstance(inbound[0], keras.layers.Conv1D))
+                                        keras.layers.Dense)))
 
 
 def _default_registry():

@@ -3,6 +3,7 @@ numbers come from the committed evaluation script."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import pathlib
 
@@ -89,8 +90,6 @@ def test_card_predictions_are_reproduced_by_the_script(data_dir, tmp_path):
 
     card = json.loads(CARD.read_text())
     content = pathlib.Path(str(packaged_model_path())).read_bytes()
-    import hashlib
-
     digest = hashlib.sha256(content).hexdigest()
     (index,) = [i for i, m in enumerate(card["models"]) if m["sha256"] == digest]
     committed = card["per_model"][index]
