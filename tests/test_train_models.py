@@ -18,15 +18,19 @@ def representative():
 
 
 @pytest.mark.tf
-@pytest.mark.parametrize("architecture", ["dscnn", "cnn2d", "parallel-cnn", "mlp", "cnn1d", "crnn"])
+@pytest.mark.parametrize("architecture,input_norm", [
+    ("dscnn", "global"), ("cnn2d", "global"), ("parallel-cnn", "global"), ("mlp", "global"),
+    ("cnn1d", "global"), ("crnn", "global"),
+    ("cnn2d", "window-mean"), ("cnn2d", "both"), ("mlp", "both"), ("cnn1d", "window-mean")])
 def test_architecture_converts_to_integer_only_int8(tensorflow_available, representative,
-                                                     architecture):
+                                                     architecture, input_norm):
     from emoedge.model_audit import audit_model
     from emoedge.quantize.convert import convert_int8
     from emoedge.train.models import ModelSpec, build_model, with_batch_one
 
     spec = ModelSpec(architecture=architecture, frames=FRAMES, channels=CHANNELS,
-                     outputs=OUTPUTS, feature_mean=400.0, feature_std=150.0)
+                     outputs=OUTPUTS, feature_mean=400.0, feature_std=150.0,
+                     input_norm=input_norm)
     model = build_model(spec)
     assert model.output_shape == (None, OUTPUTS)
     exported = with_batch_one(model, spec)
@@ -50,6 +54,35 @@ def test_architecture_converts_to_integer_only_int8(tensorflow_available, repres
         float_logits.append(exported(window[None], training=False).numpy()[0])
     correlation = np.corrcoef(np.ravel(float_logits), np.ravel(int8_logits))[0, 1]
     assert correlation > 0.9, correlation
+
+
+@pytest.mark.tf
+def test_window_mean_norm_cancels_a_constant_offset_per_channel(tensorflow_available,
+                                                                representative):
+    # A microphone's colouring is a fixed offset per log-mel channel; with the
+    # window means removed the model must not see it, and without, it must.
+    from emoedge.train.models import ModelSpec, build_model
+
+    windows = representative[:4]
+    offset = np.linspace(-80, 80, CHANNELS, dtype=np.float32)[None, None, :, None]
+    outputs = {}
+    for norm in ("window-mean", "global"):
+        model = build_model(ModelSpec(architecture="cnn2d", frames=FRAMES, channels=CHANNELS,
+                                      outputs=OUTPUTS, feature_mean=400.0, feature_std=150.0,
+                                      input_norm=norm))
+        outputs[norm] = [model(batch, training=False).numpy()
+                         for batch in (windows, windows + offset)]
+    np.testing.assert_allclose(*outputs["window-mean"], rtol=1e-4, atol=1e-4)
+    assert np.abs(outputs["global"][0] - outputs["global"][1]).max() > 1e-2
+
+
+def test_unknown_input_norm_is_refused():
+    pytest.importorskip("tf_keras")
+    from emoedge.train.models import ModelSpec, build_model
+
+    with pytest.raises(ValueError, match="unknown input_norm 'speaker'"):
+        build_model(ModelSpec(architecture="cnn2d", frames=10, channels=4, outputs=2,
+                              input_norm="speaker"))
 
 
 def test_unknown_architecture_is_refused():

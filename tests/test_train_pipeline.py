@@ -112,6 +112,26 @@ def test_learnable_property_is_learned_and_exported(tensorflow_available, tmp_pa
     assert happy.label == "happy"
 
 
+def test_mixup_weight_decay_and_window_norm_still_learn_and_export(tensorflow_available,
+                                                                   tmp_path, manifest):
+    from emoedge.train.evaluate import evaluate_run
+    from emoedge.train.recipe import load_recipe
+    from emoedge.train.trainer import run_training
+
+    recipe = load_recipe(_recipe(tmp_path, manifest), [
+        "training.mixup_alpha=0.2", "training.weight_decay=0.0001", "model.input_norm=both"])
+    result = run_training(recipe, tmp_path / "run", data_root=None, cache_dir=tmp_path / "cache",
+                          progress=False)
+    (fold,) = result.folds
+    assert fold.metrics["ua"] >= 0.8
+    assert fold.metrics["int8"]["ua"] >= 0.7
+    spec = json.loads((tmp_path / "run" / "split0_seed0" / "spec.json").read_text())
+    assert spec["input_norm"] == "both"
+    again = evaluate_run(str(tmp_path / "run"), data_root=None, cache_dir=str(tmp_path / "cache"),
+                         progress=False)
+    assert again["ua"]["values"] == pytest.approx(result.summary["ua"]["values"])
+
+
 def test_evaluate_recomputes_the_same_metrics(tensorflow_available, tmp_path, manifest):
     from emoedge.train.evaluate import evaluate_run
     from emoedge.train.recipe import load_recipe

@@ -97,3 +97,24 @@ def training_batches(clips: Sequence[ClipFeatures], *, window_frames: int, batch
         y = np.asarray([clip.target for clip in chosen], dtype=dtype)
         weights = np.asarray([clip.weight for clip in chosen], dtype=np.float32)
         yield x, y, weights
+
+
+def mixup_batches(batches, *, alpha: float, rng: np.random.Generator):
+    """Mixup (Zhang et al. 2018) over batches of (x, targets, weights).
+
+    Each batch is blended with a shuffled copy of itself by one factor
+    lam ~ Beta(alpha, alpha), folded to lam >= 0.5 so the first clip
+    dominates. Features are mixed in the log-mel domain the model sees;
+    targets (one-hot or values, shape (b, k)) and sample weights follow the
+    same blend. alpha <= 0 passes the batches through unchanged.
+    """
+    for x, targets, weights in batches:
+        if alpha <= 0 or len(x) < 2:
+            yield x, targets, weights
+            continue
+        lam = float(rng.beta(alpha, alpha))
+        lam = max(lam, 1.0 - lam)
+        partner = rng.permutation(len(x))
+        yield (lam * x + (1 - lam) * x[partner],
+               lam * targets + (1 - lam) * targets[partner],
+               lam * weights + (1 - lam) * weights[partner])

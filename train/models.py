@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 ARCHITECTURES = ("dscnn", "cnn2d", "parallel-cnn", "mlp", "cnn1d", "crnn")
+INPUT_NORMS = ("global", "window-mean", "both")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,6 +37,10 @@ class ModelSpec:
         batch_norm_momentum: 0.9, not Keras' 0.99: with 0.99 the moving
             variance (starting at 1) lagged the real 0.01-0.05 for epochs and
             a model predicted one class throughout (measured, see notes).
+        input_norm: "global" scales by the training mean and std only;
+            "window-mean" also removes each channel's mean over the window,
+            so a fixed microphone or speaker colouring (a constant offset per
+            log-mel channel) cancels; "both" feeds the two as two input maps.
     """
 
     architecture: str
@@ -47,6 +52,7 @@ class ModelSpec:
     feature_mean: float = 0.0
     feature_std: float = 1.0
     batch_norm_momentum: float = 0.9
+    input_norm: str = "global"
 
 
 def build_model(spec: ModelSpec, *, batch_size: int | None = None):
@@ -64,9 +70,13 @@ def build_model(spec: ModelSpec, *, batch_size: int | None = None):
     if spec.architecture not in _BUILDERS:
         raise ValueError(f"unknown architecture {spec.architecture!r}; "
                          f"choose one of {', '.join(ARCHITECTURES)}")
+    if spec.input_norm not in INPUT_NORMS:
+        raise ValueError(f"unknown input_norm {spec.input_norm!r}; "
+                         f"choose one of {', '.join(INPUT_NORMS)}")
     inputs = keras.Input((spec.frames, spec.channels, 1), batch_size=batch_size, name="features")
     std = spec.feature_std if spec.feature_std > 0 else 1.0
     x = keras.layers.Rescaling(1.0 / std, offset=-spec.feature_mean / std, name="normalise")(inputs)
+    x = _normalise_per_window(x, spec, keras)
     x = _BUILDERS[spec.architecture](x, spec, keras)
     x = keras.layers.Dropout(spec.dropout)(x)
     # float32 logits even under a mixed-precision policy, for a stable softmax
@@ -79,6 +89,19 @@ def with_batch_one(model, spec: ModelSpec):
     fixed = build_model(spec, batch_size=1)
     fixed.set_weights(model.get_weights())
     return fixed
+
+
+def _normalise_per_window(x, spec: ModelSpec, keras):
+    """Apply ``spec.input_norm`` to globally scaled features (batch, frames,
+    channels, 1). Built from AVERAGE_POOL_2D and SUB, which the int8
+    converter and tfmot both know, so the device needs nothing new."""
+    if spec.input_norm == "global":
+        return x
+    channel_means = keras.layers.AveragePooling2D((spec.frames, 1), name="window_means")(x)
+    centred = keras.layers.Subtract(name="remove_window_means")([x, channel_means])
+    if spec.input_norm == "window-mean":
+        return centred
+    return keras.layers.Concatenate(name="global_and_centred")([x, centred])
 
 
 def _width(spec: ModelSpec, channels: int) -> int:
@@ -129,7 +152,7 @@ def _parallel_cnn(x, spec, keras):
 def _mlp(x, spec, keras):
     """Three dense layers (256/128/64) with batch norm over per-channel time
     statistics (mean and max over frames), which keeps the input small."""
-    frames = keras.layers.Reshape((spec.frames, spec.channels))(x)
+    frames = keras.layers.Reshape((spec.frames, -1))(x)
     pooled = keras.layers.Concatenate()([keras.layers.GlobalAveragePooling1D()(frames),
                                          keras.layers.GlobalMaxPooling1D()(frames)])
     x = pooled
@@ -143,7 +166,7 @@ def _mlp(x, spec, keras):
 
 def _cnn1d(x, spec, keras):
     """Conv1D over time, the mel channels as input features."""
-    x = keras.layers.Reshape((spec.frames, spec.channels))(x)
+    x = keras.layers.Reshape((spec.frames, -1))(x)
     for filters in (64, 96, 128):
         x = keras.layers.Conv1D(_width(spec, filters), 5, padding="same", use_bias=False)(x)
         x = keras.layers.BatchNormalization(momentum=spec.batch_norm_momentum)(x)

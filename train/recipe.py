@@ -67,12 +67,16 @@ class ModelSection:
     architecture: str = "dscnn"
     width: float = 1.0
     dropout: float = 0.3
+    input_norm: str = "global"
 
 
 @dataclass(frozen=True, kw_only=True)
 class TrainingSection:
     """Optimisation. ``min_epochs`` guards early stopping against a noisy
-    validation set stopping at epoch 0-5 (measured, see notes)."""
+    validation set stopping at epoch 0-5 (measured, see notes).
+    ``mixup_alpha`` > 0 blends training batches (see
+    :func:`emoedge.train.dataset.mixup_batches`); ``weight_decay`` is
+    decoupled from the gradient (AdamW), per step, times the learning rate."""
 
     task: str = "classification"
     targets: tuple[str, ...] = ("valence", "arousal")
@@ -83,6 +87,8 @@ class TrainingSection:
     learning_rate: float = 1e-3
     schedule: str = "cosine"
     label_smoothing: float = 0.0
+    mixup_alpha: float = 0.0
+    weight_decay: float = 0.0
     class_weights: bool = True
     seeds: tuple[int, ...] = (0,)
     mixed_precision: bool = False

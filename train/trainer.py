@@ -18,8 +18,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .augment import AugmentConfig
-from .dataset import (ClipFeatures, balancing_weights, evaluation_windows, random_window,
-                      training_batches)
+from .dataset import (ClipFeatures, balancing_weights, evaluation_windows, mixup_batches,
+                      random_window, training_batches)
 from .features import FeatureCache, FeatureJob, default_cache_dir, extract
 from .metrics import classification_report, mean_and_std, regression_report
 from .recipe import Recipe, RecipeError, resolve_sources
@@ -154,7 +154,8 @@ class FoldTrainer:
         return ModelSpec(architecture=self.recipe.model.architecture,
                          frames=self.window_frames, channels=self.recipe.frontend.num_channels,
                          outputs=outputs, width=self.recipe.model.width,
-                         dropout=self.recipe.model.dropout, feature_mean=float(frames.mean()),
+                         dropout=self.recipe.model.dropout, input_norm=self.recipe.model.input_norm,
+                         feature_mean=float(frames.mean()),
                          feature_std=float(frames.std()))
 
     def build(self, spec, steps_per_epoch: int, init_weights: str | None):
@@ -176,7 +177,8 @@ class FoldTrainer:
             loss = (keras.losses.MeanSquaredError() if self.regression else
                     keras.losses.CategoricalCrossentropy(
                         from_logits=True, label_smoothing=self.recipe.training.label_smoothing))
-            model.compile(optimizer=keras.optimizers.Adam(rate), loss=loss)
+            decay = self.recipe.training.weight_decay or None  # decoupled, as AdamW
+            model.compile(optimizer=keras.optimizers.Adam(rate, weight_decay=decay), loss=loss)
         return model
 
     # evaluation --------------------------------------------------------------
@@ -230,11 +232,8 @@ class FoldTrainer:
                       disable=not self.progress)
         for epoch in epochs:
             started = time.perf_counter()
-            losses = [float(model.train_on_batch(x, self._encode(y), sample_weight=w))
-                      for x, y, w in training_batches(
-                          train, window_frames=self.window_frames, batch_size=batch,
-                          augment=self.recipe.augment, seed=self.seed, epoch=epoch,
-                          regression=self.regression)]
+            losses = [float(model.train_on_batch(x, y, sample_weight=w))
+                      for x, y, w in self.epoch_batches(train, epoch)]
             val_metrics = self.score(val, self.predict_clips(model, val))
             val_score = self.headline(val_metrics)
             record = {"epoch": epoch, "loss": float(np.mean(losses)), "val": val_score,
@@ -259,6 +258,16 @@ class FoldTrainer:
         self._save(model, spec, split, metrics, history, predictions, train)
         return FoldResult(split.name, self.seed, metrics, best[0], best[1], history,
                           predictions, str(self.directory))
+
+    def epoch_batches(self, train: list[ClipFeatures], epoch: int):
+        """One epoch of (x, encoded targets, weights), mixed up if asked."""
+        batches = ((x, self._encode(y), w) for x, y, w in training_batches(
+            train, window_frames=self.window_frames, batch_size=self.recipe.training.batch_size,
+            augment=self.recipe.augment, seed=self.seed, epoch=epoch,
+            regression=self.regression))
+        # its own stream, so turning mixup on leaves the windows drawn unchanged
+        rng = np.random.default_rng([self.seed, epoch, 1])
+        return mixup_batches(batches, alpha=self.recipe.training.mixup_alpha, rng=rng)
 
     def _encode(self, y: np.ndarray) -> np.ndarray:
         if self.regression:
