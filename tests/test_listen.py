@@ -948,3 +948,12 @@ def test_audio_held_for_batching_is_scored_when_the_device_goes(model):
     assert summary.error == "scripted device stopped"
     offline = model.predict(pcm, RATE, segments=True).segments
     assert [round(e.t_s, 3) for e in events] == [round(w.end_s, 3) for w in offline] == [1.0]
+
+
+@pytest.mark.parametrize("hops,words", [(1, "(1 hop of 1 s)"), (3, "(3 hops of 1 s)")])
+def test_summary_counts_hops_in_words(hops, words):
+    from emoedge.live.session import SessionSummary
+
+    summary = SessionSummary(audio_s=3.4, hops=hops, hop_s=1.0, wall_s=3.4,
+                             ended_by="end of input")
+    assert words in summary.text().splitlines()[0]

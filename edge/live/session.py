@@ -243,7 +243,8 @@ class SessionSummary:
             share = 100 * seconds / total if total else 0.0
             parts.append(f"{label} {seconds:.1f} s ({share:.0f} %)")
         lines = [f"listened to {self.audio_s:.1f} s of audio in {self.wall_s:.1f} s "
-                 f"({self.hops} hops of {self.hop_s:g} s), ended by {self.ended_by}",
+                 f"({self.hops} hop{'' if self.hops == 1 else 's'} of {self.hop_s:g} s), "
+                 f"ended by {self.ended_by}",
                  f"time per emotion: {', '.join(parts) or '-'}",
                  f"input overflows {self.overflows}, dropped blocks {self.drops} "
                  f"({self.dropped_s:.2f} s of audio)"]
