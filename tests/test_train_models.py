@@ -39,6 +39,12 @@ def test_architecture_converts_to_integer_only_int8(tensorflow_available, repres
     assert audit.integer_only, audit.float_tensors
     if architecture == "crnn":
         assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in audit.ops
+    if input_norm == "window-mean":
+        assert {"AVERAGE_POOL_2D", "SUB"} <= set(audit.ops)
+        assert "ADD" not in audit.ops  # the export graph has no global offset to add
+    if (architecture, input_norm) == ("cnn2d", "window-mean"):
+        # ... and the scale folds into the first convolution when it follows directly
+        assert "MUL" not in audit.ops, audit.ops
 
     # int8 vs float: the dequantized int8 logits follow the float logits.
     interpreter, _ = load_interpreter(content)
@@ -74,6 +80,22 @@ def test_window_mean_norm_cancels_a_constant_offset_per_channel(tensorflow_avail
                          for batch in (windows, windows + offset)]
     np.testing.assert_allclose(*outputs["window-mean"], rtol=1e-4, atol=1e-4)
     assert np.abs(outputs["global"][0] - outputs["global"][1]).max() > 1e-2
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("input_norm", ["global", "window-mean", "both"])
+def test_export_graph_computes_what_the_training_graph_does(tensorflow_available,
+                                                            representative, input_norm):
+    from emoedge.train.models import ModelSpec, build_model, with_batch_one
+
+    spec = ModelSpec(architecture="cnn2d", frames=FRAMES, channels=CHANNELS, outputs=OUTPUTS,
+                     feature_mean=400.0, feature_std=150.0, input_norm=input_norm)
+    model = build_model(spec)
+    exported = with_batch_one(model, spec)
+    for window in representative[:3]:
+        np.testing.assert_allclose(exported(window[None], training=False).numpy(),
+                                   model(window[None], training=False).numpy(),
+                                   rtol=1e-4, atol=1e-4)
 
 
 def test_unknown_input_norm_is_refused():
