@@ -64,6 +64,21 @@ def test_valence_arousal_is_the_probability_weighted_point(default_model):
     assert result.arousal == pytest.approx(arousal, abs=1e-6)
 
 
+def test_a_level_change_barely_moves_the_packaged_models_output(default_model):
+    """The shipped recipe removes each channel's mean over the window inside
+    the graph, and a gain is a constant offset on log-mel features: 12 dB
+    quieter must leave the label and, nearly, the probabilities alone."""
+    import soundfile
+
+    for path in sorted((ROOT / "examples").glob("espeak_*.wav")):
+        pcm, rate = soundfile.read(path, dtype="int16")
+        quieter = np.round(pcm * 10 ** (-12 / 20)).astype(np.int16)
+        loud, quiet = default_model.predict(pcm, rate), default_model.predict(quieter, rate)
+        assert quiet.label == loud.label, path.name
+        moved = max(abs(loud.probabilities[k] - quiet.probabilities[k]) for k in RAVDESS_LABELS)
+        assert moved < 0.1, (path.name, moved)
+
+
 def test_info_without_a_path_describes_the_packaged_model():
     result = CliRunner().invoke(app, ["info", "--json"])
     assert result.exit_code == 0, result.output
