@@ -86,7 +86,8 @@ def build_model(spec: ModelSpec, *, batch_size: int | None = None, for_export: b
     inputs = keras.Input((spec.frames, spec.channels, 1), batch_size=batch_size, name="features")
     std = spec.feature_std if spec.feature_std > 0 else 1.0
     if for_export and spec.input_norm == "window-mean":
-        x = keras.layers.Rescaling(1.0 / std, name="normalise")(_remove_window_means(inputs, spec, keras))
+        centred = _remove_window_means(inputs, spec, keras)
+        x = keras.layers.Rescaling(1.0 / std, name="normalise")(centred)
     else:
         x = keras.layers.Rescaling(1.0 / std, offset=-spec.feature_mean / std, name="normalise")(inputs)
         x = _normalise_per_window(x, spec, keras)
