@@ -71,15 +71,11 @@ def quantize_run(options: QuantizeOptions) -> dict:
 def quantize_fold(recipe, fold_dir: pathlib.Path, split, seed: int, features: dict,
                   out: pathlib.Path, options: QuantizeOptions) -> list[dict]:
     from emoedge.train.dataset import training_batches
-    from emoedge.train.models import ModelSpec, build_model
     from emoedge.train.trainer import FoldTrainer
 
-    labels = (recipe.training.targets if recipe.training.task == "regression"
-              else recipe.data.labels)
+    labels = recipe.output_names
     trainer = FoldTrainer(recipe, labels, fold_dir, seed=seed, progress=False)
-    spec = ModelSpec(**json.loads((fold_dir / "spec.json").read_text()))
-    model = build_model(spec)
-    model.load_weights(str(fold_dir / "model.weights.h5"))
+    spec, model = trainer.load_saved_model()
     train = trainer.clip_features(split.train, features, with_variants=True)
     test = trainer.clip_features(split.test, features, with_variants=False)
     representative = trainer.representative(train)

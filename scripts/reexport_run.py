@@ -24,16 +24,14 @@ import sys
 def reexport(run: pathlib.Path, data_root: str | None, cache_dir: str | None) -> list[str]:
     from emoedge.train.export import export_fold
     from emoedge.train.features import FeatureCache, default_cache_dir
-    from emoedge.train.models import ModelSpec, build_model
     from emoedge.train.recipe import load_recipe
     from emoedge.train.report import write_report
-    from emoedge.train.trainer import (FoldResult, FoldTrainer, clip_key, compute_all_features,
-                                       load_clips, make_splits)
+    from emoedge.train.trainer import (FoldTrainer, clip_key, compute_all_features, load_clips,
+                                       make_splits)
 
     record = json.loads((run / "run.json").read_text())
     recipe = load_recipe(run / "recipe.toml")
-    labels = (recipe.training.targets if recipe.training.task == "regression"
-              else recipe.data.labels)
+    labels = recipe.output_names
     clips = load_clips(recipe, data_root or record.get("data_root"))
     splits = {split.name: split for split in make_splits(recipe, clips)}
     cache = FeatureCache(cache_dir or default_cache_dir(), recipe.frontend)
@@ -45,18 +43,13 @@ def reexport(run: pathlib.Path, data_root: str | None, cache_dir: str | None) ->
         directory = run / fold["directory"]
         split = splits[fold["split"]]
         trainer = FoldTrainer(recipe, labels, directory, seed=fold["seed"], progress=False)
-        trainer.spec = ModelSpec(**json.loads((directory / "spec.json").read_text()))
-        trainer.model = build_model(trainer.spec)
-        trainer.model.load_weights(str(directory / "model.weights.h5"))
+        trainer.spec, trainer.model = trainer.load_saved_model()
         trainer.train = trainer.clip_features(split.train, features, with_variants=True)
         trainer.test = trainer.clip_features(split.test, features, with_variants=False)
         metrics = json.loads((directory / "metrics.json").read_text())
         metrics.pop("int8", None)
-        best = json.loads((directory / "best.json").read_text())
-        result = FoldResult(split.name, fold["seed"], metrics, best["val"], best["epoch"],
-                            json.loads((directory / "history.json").read_text()),
-                            json.loads((directory / "predictions.json").read_text()),
-                            str(directory))
+        result = trainer.saved_result(
+            split.name, metrics, json.loads((directory / "predictions.json").read_text()))
         export_fold(trainer, split, recipe, labels, result)
         results.append(result)
         written.append(str(directory / "model_int8.tflite"))

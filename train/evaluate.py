@@ -16,9 +16,8 @@ from .recipe import RecipeError, load_recipe
 def evaluate_run(run_dir: str, *, data_root: str | None, cache_dir: str | None = None,
                  progress: bool = True) -> dict:
     from .features import FeatureCache, default_cache_dir, extract
-    from .models import ModelSpec, build_model
     from .report import write_report
-    from .trainer import (FoldResult, FoldTrainer, _job, clip_key, load_clips, make_splits,
+    from .trainer import (FoldTrainer, _job, clip_key, load_clips, make_splits,
                           summarise_results, write_json)
 
     run = pathlib.Path(run_dir)
@@ -34,7 +33,7 @@ def evaluate_run(run_dir: str, *, data_root: str | None, cache_dir: str | None =
     cache = FeatureCache(cache_dir or default_cache_dir(), recipe.frontend)
     originals = extract([_job(c) for c in clips], cache, progress=progress)
     features = {clip_key(c): (f,) for c, f in zip(clips, originals)}
-    labels = recipe.training.targets if recipe.training.task == "regression" else recipe.data.labels
+    labels = recipe.output_names
     results = []
     for fold in record["folds"]:
         directory = run / fold["directory"]
@@ -42,8 +41,7 @@ def evaluate_run(run_dir: str, *, data_root: str | None, cache_dir: str | None =
         if split is None:
             raise RecipeError(f"split {fold['split']} no longer comes out of the recipe's data")
         trainer = FoldTrainer(recipe, labels, directory, seed=fold["seed"], progress=False)
-        model = build_model(ModelSpec(**json.loads((directory / "spec.json").read_text())))
-        model.load_weights(str(directory / "model.weights.h5"))
+        _, model = trainer.load_saved_model()
         test = trainer.clip_features(split.test, features, with_variants=False)
         outputs = trainer.predict_clips(model, test)
         metrics = trainer.score(test, outputs)
@@ -51,12 +49,9 @@ def evaluate_run(run_dir: str, *, data_root: str | None, cache_dir: str | None =
         if "int8" in previous:
             metrics["int8"] = previous["int8"]
         write_json(directory / "metrics.json", metrics)
-        history = json.loads((directory / "history.json").read_text())
-        best = json.loads((directory / "best.json").read_text())
         predictions = [{"clip": c.key, "target": c.target, "output": o.tolist()}
                        for c, o in zip(test, outputs)]
-        results.append(FoldResult(split.name, fold["seed"], metrics, best["val"], best["epoch"],
-                                  history, predictions, str(directory)))
+        results.append(trainer.saved_result(split.name, metrics, predictions))
     summary = summarise_results(results, recipe)
     write_json(run / "summary.json", summary)
     write_report(run, recipe, results, summary, features)

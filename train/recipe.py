@@ -118,6 +118,11 @@ class Recipe:
     export: ExportSection = field(default_factory=ExportSection)
     augment_variants: int = 1
 
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        """What the model's outputs are: the labels, or the regression targets."""
+        return self.training.targets if self.training.task == "regression" else self.data.labels
+
     def to_dict(self) -> dict[str, Any]:
         return _plain(dataclasses.asdict(self))
 

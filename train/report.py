@@ -86,7 +86,7 @@ def plot_worst(worst: list[dict], features: dict, path: pathlib.Path) -> None:
 def write_report(run: pathlib.Path, recipe, results, summary: dict, features: dict | None = None) -> pathlib.Path:
     """Write ``report.md`` and its plots into the run directory."""
     regression = recipe.training.task == "regression"
-    labels = list(recipe.training.targets if regression else recipe.data.labels)
+    labels = list(recipe.output_names)
     lines = [f"# emoedge training run: {run.name}", ""]
     for warning in summary.get("warnings", []):
         lines += [f"> **Warning:** {warning}", ""]

@@ -284,6 +284,23 @@ class FoldTrainer:
         (self.directory / "split.json").write_text(split.to_json())
         model.save_weights(str(self.directory / "model.weights.h5"))
 
+    def load_saved_model(self):
+        """The (spec, model) that :meth:`_save` wrote to this fold's directory."""
+        from .models import ModelSpec, build_model
+
+        spec = ModelSpec(**json.loads((self.directory / "spec.json").read_text()))
+        model = build_model(spec)
+        model.load_weights(str(self.directory / "model.weights.h5"))
+        return spec, model
+
+    def saved_result(self, name: str, metrics: dict, predictions: list[dict]) -> FoldResult:
+        """A FoldResult from this fold's saved history, with the given metrics
+        and predictions (recomputed by the caller)."""
+        best = json.loads((self.directory / "best.json").read_text())
+        history = json.loads((self.directory / "history.json").read_text())
+        return FoldResult(name, self.seed, metrics, best["val"], best["epoch"], history,
+                          predictions, str(self.directory))
+
     def representative(self, train: list[ClipFeatures], count: int = 256) -> np.ndarray:
         rng = np.random.default_rng(self.seed)
         picks = rng.integers(0, len(train), count)
@@ -337,7 +354,7 @@ def run_training(recipe: Recipe, run_dir: str | os.PathLike, *, data_root: str |
     (run / "recipe.toml").write_text(recipe.to_toml())
     clips = load_clips(recipe, data_root)
     splits = make_splits(recipe, clips)
-    labels = recipe.training.targets if recipe.training.task == "regression" else recipe.data.labels
+    labels = recipe.output_names
     write_json(run / "run.json", {"emoedge_version": emoedge.__version__,
                                   "recipe": recipe.to_dict(), "data_root": data_root,
                                   "splits": [s.name for s in splits]})
