@@ -14,6 +14,7 @@ def quantize(
     finetune_epochs: int = typer.Option(3, "--finetune-epochs", help="Epochs of fine-tuning for pruning and QAT."),
     fold: list[str] = typer.Option([], "--fold", help="Fold directory name(s); default every fold."),
     allow_float: bool = typer.Option(False, "--allow-float", help="Keep int8 models that still hold float tensors."),
+    evaluate_on: str = typer.Option("test", "--evaluate-on", help="Speakers to score on: test (report) or val (choose a variant without touching test)."),
     data: str = typer.Option(None, "--data", help="Root of the corpora (default: $EMOEDGE_DATA)."),
     cache: str = typer.Option(None, "--cache", help="Feature cache folder."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
@@ -25,11 +26,12 @@ def quantize(
     from .convert import ConversionError
     from .pipeline import QuantizeError, QuantizeOptions, quantize_run, render_table
 
-    options = QuantizeOptions(run_dir=run_dir, data_root=data or os.environ.get("EMOEDGE_DATA"),
-                              cache_dir=cache, sparsity=sparsity, qat=qat,
-                              finetune_epochs=finetune_epochs, folds=tuple(fold),
-                              allow_float=allow_float, progress=not quiet)
     try:
+        options = QuantizeOptions(run_dir=run_dir, data_root=data or os.environ.get("EMOEDGE_DATA"),
+                                  cache_dir=cache, sparsity=sparsity, qat=qat,
+                                  finetune_epochs=finetune_epochs, folds=tuple(fold),
+                                  allow_float=allow_float, evaluate_on=evaluate_on,
+                                  progress=not quiet)
         table = quantize_run(options)
     except (QuantizeError, ConversionError, ValueError, OSError) as error:
         typer.echo(f"emoedge: error: {' '.join(str(error).split())}", err=True)

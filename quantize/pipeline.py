@@ -4,8 +4,9 @@ For each fold of the run: the float Keras model, its float32 ``.tflite``,
 full-int8 post-training quantization, optionally pruning to a sparsity then
 int8, and optionally quantization-aware training (prune-preserving after
 pruning) then int8. Every variant is evaluated on the fold's held-out
-speakers through the edge runtime's model and decision layers (not
-TensorFlow), every int8 file is audited for float tensors, and all files are
+speakers (test, to report; or validation, to choose a variant without
+looking at test speakers) through the edge runtime's model and decision
+layers (not TensorFlow), every int8 file is audited for float tensors, and all files are
 written atomically with their metadata, including quantization provenance.
 """
 
@@ -19,6 +20,7 @@ import time
 import numpy as np
 
 VARIANTS = ("float_keras", "float_tflite", "int8", "pruned_int8", "qat_int8")
+EVALUATION_PARTS = ("test", "val")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -31,7 +33,13 @@ class QuantizeOptions:
     finetune_epochs: int = 3
     folds: tuple[str, ...] = ()  # fold directory names; () = every fold
     allow_float: bool = False
+    evaluate_on: str = "test"  # one of EVALUATION_PARTS
     progress: bool = True
+
+    def __post_init__(self):
+        if self.evaluate_on not in EVALUATION_PARTS:
+            raise ValueError(f"evaluate_on must be one of {', '.join(EVALUATION_PARTS)}, "
+                             f"got {self.evaluate_on!r}")
 
 
 class QuantizeError(RuntimeError):
@@ -62,9 +70,12 @@ def quantize_run(options: QuantizeOptions) -> dict:
         rows += quantize_fold(recipe, run / fold["directory"], splits[fold["split"]], fold["seed"],
                               features, out / fold["directory"], options)
     table = summarise(rows)
-    write_json(out / "table.json", {"folds": [f["directory"] for f in folds], "rows": rows,
-                                    "summary": table})
-    (out / "table.md").write_text(render_table(table, options))
+    # A validation table must not overwrite the test table beside it.
+    stem = "table" if options.evaluate_on == "test" else f"table-{options.evaluate_on}"
+    write_json(out / f"{stem}.json", {"folds": [f["directory"] for f in folds],
+                                      "evaluated_on": options.evaluate_on, "rows": rows,
+                                      "summary": table})
+    (out / f"{stem}.md").write_text(render_table(table, options))
     return table
 
 
@@ -77,7 +88,8 @@ def quantize_fold(recipe, fold_dir: pathlib.Path, split, seed: int, features: di
     trainer = FoldTrainer(recipe, labels, fold_dir, seed=seed, progress=False)
     spec, model = trainer.load_saved_model()
     train = trainer.clip_features(split.train, features, with_variants=True)
-    test = trainer.clip_features(split.test, features, with_variants=False)
+    test = trainer.clip_features(split.parts()[options.evaluate_on], features,
+                                 with_variants=False)
     representative = trainer.representative(train)
     out.mkdir(parents=True, exist_ok=True)
     float_outputs = trainer.predict_clips(model, test)
@@ -263,9 +275,10 @@ def summarise(rows: list[dict]) -> list[dict]:
 
 
 def render_table(table: list[dict], options: QuantizeOptions) -> str:
+    part = {"test": "test", "val": "validation"}[options.evaluate_on]
     lines = ["# emoedge quantize", "",
-             "Every variant evaluated on each fold's held-out speakers through the edge "
-             "runtime; means over folds. Agreement = share of test clips whose label equals "
+             f"Every variant evaluated on each fold's {part} speakers through the edge "
+             f"runtime; means over folds. Agreement = share of {part} clips whose label equals "
              "the float Keras model's. Latency = median per-window time of one interpreter "
              "call with its int8 bridge, 1 thread, on the machine that ran this.", "",
              "| variant | UA | WA | macro-F1 | agreement | size (bytes) | gzip (bytes) | sparsity | latency p50 (ms) |",

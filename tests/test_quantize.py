@@ -78,6 +78,40 @@ def test_exported_files_carry_quantization_provenance(trained_run, quantized):
     assert model.labels == ("sad", "neutral", "happy")
 
 
+def test_validation_scoring_matches_training_and_keeps_the_test_table(trained_run, quantized):
+    """--evaluate-on val scores the speakers training chose its epoch on: the
+    float model's UA there is the run's best validation UA, and the test
+    table beside it is left as it was."""
+    import json
+
+    from emoedge.quantize.pipeline import QuantizeOptions, quantize_run
+
+    run = trained_run / "run"
+    test_table = (run / "quantized" / "table.json").read_bytes()
+    table = quantize_run(QuantizeOptions(run_dir=str(run), cache_dir=str(trained_run / "cache"),
+                                         evaluate_on="val", progress=False))
+    rows = {row["variant"]: row for row in table}
+    best = json.loads((run / "split0_seed0" / "best.json").read_text())
+    assert rows["float_keras"]["ua"] == pytest.approx(best["val"], abs=1e-9)
+    assert set(rows) == {"float_keras", "float_tflite", "int8"}
+    written = json.loads((run / "quantized" / "table-val.json").read_text())
+    assert written["evaluated_on"] == "val"
+    assert "validation speakers" in (run / "quantized" / "table-val.md").read_text()
+    assert (run / "quantized" / "table.json").read_bytes() == test_table
+
+
+def test_an_unknown_evaluation_part_is_refused(trained_run):
+    from emoedge.quantize.pipeline import QuantizeOptions
+
+    with pytest.raises(ValueError, match="test, val"):
+        QuantizeOptions(run_dir="run", evaluate_on="train")
+    refused = subprocess.run([sys.executable, "-m", "emoedge", "quantize",
+                              str(trained_run / "run"), "--evaluate-on", "train"],
+                             capture_output=True, text=True)
+    assert refused.returncode == 2
+    assert "evaluate_on must be one of test, val" in refused.stderr
+
+
 def test_schedule_fits_short_and_long_runs():
     from emoedge.quantize.optimize import PruningSchedule
 
