@@ -147,14 +147,18 @@ def with_batch_one(quantized):
 def _annotated(layer):
     """The layer annotated for QAT, or left as it is.
 
-    The normalising ``Rescaling`` is left unannotated on purpose. Annotating
-    it (even with a no-op config) makes tfmot put a fake-quantizer on the
-    model input, in front of a float layer. The converter then quantizes that
-    float MUL/ADD from the representative data and derives the input's scale
-    a second time; when the two scales differ (by one float32 ulp, measured),
-    it keeps DEQUANTIZE -> float -> QUANTIZE at the input and the model is not
-    integer-only. Unannotated, the input and the normalisation are calibrated
-    once, from the representative data, exactly as in post-training int8.
+    The input normalisation (the ``Rescaling`` and, with window-mean input,
+    the window-mean pooling and subtraction; see
+    ``INPUT_NORMALISATION_LAYERS``) is left unannotated on purpose.
+    Annotating the ``Rescaling`` (even with a no-op config) makes tfmot put a
+    fake-quantizer on the model input, in front of a float layer; annotating
+    the pooling or subtraction after it puts one on the float ``Rescaling``'s
+    output. Either way the converter quantizes that float MUL/ADD from the
+    representative data and derives the scale a second time; when the two
+    scales differ (by one float32 ulp, measured), it keeps DEQUANTIZE ->
+    float -> QUANTIZE and the model is not integer-only. Unannotated, the
+    input and the normalisation are calibrated once, from the representative
+    data, exactly as in post-training int8.
 
     Layers tfmot's default 8-bit registry does not know (Conv1D,
     MaxPooling1D, LSTM) are also left float during fine-tuning and calibrated
@@ -164,7 +168,10 @@ def _annotated(layer):
     import tensorflow_model_optimization as tfmot
     import tf_keras as keras
 
-    if isinstance(layer, (keras.layers.InputLayer, keras.layers.Rescaling)):
+    from emoedge.train.models import INPUT_NORMALISATION_LAYERS
+
+    if (isinstance(layer, keras.layers.InputLayer)
+            or layer.name in INPUT_NORMALISATION_LAYERS):
         return layer
     if isinstance(layer, keras.layers.BatchNormalization):
         wanted = _after_foldable(layer)

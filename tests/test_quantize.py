@@ -216,11 +216,15 @@ def _synthetic_windows(rng, n, frames, channels):
     return np.clip(x, 0, 65535).astype(np.float32), labels
 
 
-def test_qat_of_a_dscnn_is_integer_only_and_agrees_with_float():
-    """Regression: QAT of this dscnn (frames=300, measured) used to keep the
+@pytest.mark.parametrize("architecture, input_norm, preserve_sparsity", [
+    ("dscnn", "global", False), ("cnn2d", "window-mean", False), ("cnn2d", "window-mean", True)])
+def test_qat_is_integer_only_and_agrees_with_float(architecture, input_norm, preserve_sparsity):
+    """Regressions. QAT of this dscnn (frames=300, measured) used to keep the
     input fake-quantizer as DEQUANTIZE -> float -> QUANTIZE, because the
     input's int8 scale was derived twice and the two differed by one float32
-    ulp (10.110241889953613 vs 10.11024284362793)."""
+    ulp (10.110241889953613 vs 10.11024284362793). With window-mean input
+    normalisation (the default model's), the fake-quantized window means
+    after the float Rescaling did the same."""
     import tensorflow as tf
     import tf_keras as keras
 
@@ -235,8 +239,9 @@ def test_qat_of_a_dscnn_is_integer_only_and_agrees_with_float():
     x, y = _synthetic_windows(rng, 256, frames, channels)
     test_x, _ = _synthetic_windows(rng, 64, frames, channels)
     onehot = np.eye(3, dtype=np.float32)[y]
-    spec = ModelSpec(architecture="dscnn", frames=frames, channels=channels, outputs=3,
-                     width=0.25, feature_mean=float(x.mean()), feature_std=float(x.std()))
+    spec = ModelSpec(architecture=architecture, frames=frames, channels=channels, outputs=3,
+                     width=0.25, feature_mean=float(x.mean()), feature_std=float(x.std()),
+                     input_norm=input_norm)
     model = build_model(spec)
     loss = keras.losses.CategoricalCrossentropy(from_logits=True)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss)
@@ -248,7 +253,7 @@ def test_qat_of_a_dscnn_is_integer_only_and_agrees_with_float():
                    np.ones(len(x[start:start + 32]), np.float32))
 
     qat = quantization_aware(model, batches, epochs=1, steps_per_epoch=8, loss=loss,
-                             preserve_sparsity=False)
+                             preserve_sparsity=preserve_sparsity)
     content = convert_int8_isolated(with_batch_one(qat), x[:200], qat=True)
     audit = audit_model(content)
     assert audit.integer_only, (audit.ops, audit.float_tensors)

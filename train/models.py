@@ -19,6 +19,12 @@ from typing import Callable
 
 ARCHITECTURES = ("dscnn", "cnn2d", "parallel-cnn", "mlp", "cnn1d", "crnn")
 INPUT_NORMS = ("global", "window-mean", "both")
+# The layers between the input and the first weighted layer: they normalise
+# the raw features. Quantization-aware training leaves them float so the
+# converter calibrates them from representative data, as in post-training
+# int8 (quantize/optimize.py says why).
+INPUT_NORMALISATION_LAYERS = frozenset({"normalise", "window_means", "remove_window_means",
+                                        "global_and_centred"})
 
 
 @dataclass(frozen=True, kw_only=True)
