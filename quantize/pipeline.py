@@ -61,6 +61,9 @@ def quantize_run(options: QuantizeOptions) -> dict:
     training_keys = {c.path for s in splits.values() for c in s.train}
     features = compute_all_features(recipe, clips, training_keys, cache, workers=1,
                                     progress=options.progress)
+    if "folds" not in record:
+        raise QuantizeError(f"{run} has no finished folds yet (run.json lists them when "
+                            "training ends): is it still training, or did it stop early?")
     folds = [f for f in record["folds"] if not options.folds or f["directory"] in options.folds]
     if not folds:
         raise QuantizeError(f"no fold of {run} matches {list(options.folds)}")

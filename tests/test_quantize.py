@@ -112,6 +112,24 @@ def test_an_unknown_evaluation_part_is_refused(trained_run):
     assert "evaluate_on must be one of test, val" in refused.stderr
 
 
+def test_a_run_still_training_is_a_clear_error(trained_run, tmp_path):
+    """run.json lists the folds only when training ends: quantizing a run
+    before that says so instead of failing on a missing key."""
+    import json
+    import shutil
+
+    from emoedge.quantize.pipeline import QuantizeError, QuantizeOptions, quantize_run
+
+    unfinished = tmp_path / "run"
+    shutil.copytree(trained_run / "run", unfinished)
+    record = json.loads((unfinished / "run.json").read_text())
+    del record["folds"]
+    (unfinished / "run.json").write_text(json.dumps(record))
+    with pytest.raises(QuantizeError, match="still training"):
+        quantize_run(QuantizeOptions(run_dir=str(unfinished), cache_dir=str(trained_run / "cache"),
+                                     progress=False))
+
+
 def test_schedule_fits_short_and_long_runs():
     from emoedge.quantize.optimize import PruningSchedule
 
