@@ -6,8 +6,9 @@ int8, and optionally quantization-aware training (prune-preserving after
 pruning) then int8. Every variant is evaluated on the fold's held-out
 speakers (test, to report; or validation, to choose a variant without
 looking at test speakers) through the edge runtime's model and decision
-layers (not TensorFlow), every int8 file is audited for float tensors, and all files are
-written atomically with their metadata, including quantization provenance.
+layers (not TensorFlow), every int8 file is audited for float tensors, and
+all files are written atomically with their metadata, including
+quantization provenance.
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ def quantize_run(options: QuantizeOptions) -> dict:
 
     run = pathlib.Path(options.run_dir)
     record = json.loads((run / "run.json").read_text())
+    if "folds" not in record:
+        raise QuantizeError(f"{run} has no finished folds yet (run.json lists them when "
+                            "training ends): is it still training, or did it stop early?")
     recipe = load_recipe(run / "recipe.toml")
     clips = load_clips(recipe, options.data_root or record.get("data_root"))
     splits = {split.name: split for split in make_splits(recipe, clips)}
@@ -61,9 +65,6 @@ def quantize_run(options: QuantizeOptions) -> dict:
     training_keys = {c.path for s in splits.values() for c in s.train}
     features = compute_all_features(recipe, clips, training_keys, cache, workers=1,
                                     progress=options.progress)
-    if "folds" not in record:
-        raise QuantizeError(f"{run} has no finished folds yet (run.json lists them when "
-                            "training ends): is it still training, or did it stop early?")
     folds = [f for f in record["folds"] if not options.folds or f["directory"] in options.folds]
     if not folds:
         raise QuantizeError(f"no fold of {run} matches {list(options.folds)}")
@@ -91,12 +92,12 @@ def quantize_fold(recipe, fold_dir: pathlib.Path, split, seed: int, features: di
     trainer = FoldTrainer(recipe, labels, fold_dir, seed=seed, progress=False)
     spec, model = trainer.load_saved_model()
     train = trainer.clip_features(split.train, features, with_variants=True)
-    test = trainer.clip_features(split.parts()[options.evaluate_on], features,
-                                 with_variants=False)
+    scored = trainer.clip_features(split.parts()[options.evaluate_on], features,
+                                   with_variants=False)
     representative = trainer.representative(train)
     out.mkdir(parents=True, exist_ok=True)
-    float_outputs = trainer.predict_clips(model, test)
-    rows = [_row("float_keras", fold_dir.name, trainer.score(test, float_outputs),
+    float_outputs = trainer.predict_clips(model, scored)
+    rows = [_row("float_keras", fold_dir.name, trainer.score(scored, float_outputs),
                  float_outputs, float_outputs, size=None, sparsity=0.0)]
 
     def batches(epoch: int):
@@ -108,7 +109,7 @@ def quantize_fold(recipe, fold_dir: pathlib.Path, split, seed: int, features: di
 
     steps = -(-len(train) // recipe.training.batch_size)
     loss = _loss(trainer)
-    context = dict(recipe=recipe, labels=labels, trainer=trainer, test=test, split=split,
+    context = dict(recipe=recipe, labels=labels, trainer=trainer, scored=scored, split=split,
                    representative=representative, reference=float_outputs, out=out,
                    options=options, fold=fold_dir.name)
     rows.append(_export_float(model, spec, **context))
@@ -170,7 +171,7 @@ def _overall_qat(model) -> float:
     return float(np.mean(np.concatenate(kernels) == 0)) if kernels else 0.0
 
 
-def _export_float(model, spec, *, recipe, labels, trainer, test, split, representative,
+def _export_float(model, spec, *, recipe, labels, trainer, scored, split, representative,
                   reference, out, options, fold) -> dict:
     from emoedge.train.export import build_metadata
     from emoedge.train.models import with_batch_one
@@ -183,10 +184,10 @@ def _export_float(model, spec, *, recipe, labels, trainer, test, split, represen
     metadata = build_metadata(recipe, labels, content, provenance)
     content = embed_metadata(content, metadata)
     write_model_atomically(out / "model_float.tflite", content)
-    return _evaluate_file("float_tflite", content, metadata, trainer, test, reference, fold, 0.0)
+    return _evaluate_file("float_tflite", content, metadata, trainer, scored, reference, fold, 0.0)
 
 
-def _export_int8(name, model, spec, *, sparsity, method, recipe, labels, trainer, test, split,
+def _export_int8(name, model, spec, *, sparsity, method, recipe, labels, trainer, scored, split,
                  representative, reference, out, options, fold, qat=False,
                  per_layer=None) -> dict:
     from emoedge.model_audit import audit_model
@@ -213,7 +214,7 @@ def _export_int8(name, model, spec, *, sparsity, method, recipe, labels, trainer
     metadata = build_metadata(recipe, labels, content, provenance)
     content = embed_metadata(content, metadata)
     write_model_atomically(out / f"model_{name}.tflite", content)
-    row = _evaluate_file(name, content, metadata, trainer, test, reference, fold, sparsity)
+    row = _evaluate_file(name, content, metadata, trainer, scored, reference, fold, sparsity)
     row["integer_only"] = audit.integer_only
     return row
 
@@ -226,14 +227,14 @@ def _provenance(recipe, split, trainer, method: str, sparsity: float, representa
             "recipe": recipe.to_dict()}
 
 
-def _evaluate_file(name, content, metadata, trainer, test, reference, fold, sparsity) -> dict:
+def _evaluate_file(name, content, metadata, trainer, scored, reference, fold, sparsity) -> dict:
     from emoedge.runner import ModelRunner
     from emoedge.train.dataset import evaluation_windows
     from emoedge.train.export import runtime_clip_outputs
 
-    outputs = runtime_clip_outputs(content, metadata, trainer, test)
+    outputs = runtime_clip_outputs(content, metadata, trainer, scored)
     runner = ModelRunner(content, metadata, num_threads=1)
-    windows = [w for clip in test[:20] for w in evaluation_windows(
+    windows = [w for clip in scored[:20] for w in evaluation_windows(
         clip.variants[0], trainer.window_frames, trainer.hop_frames)][:50]
     runner(windows[0])  # warm-up
     timings = []
@@ -241,7 +242,7 @@ def _evaluate_file(name, content, metadata, trainer, test, reference, fold, spar
         started = time.perf_counter_ns()
         runner(window)
         timings.append((time.perf_counter_ns() - started) / 1e6)
-    row = _row(name, fold, trainer.score(test, outputs), outputs, reference,
+    row = _row(name, fold, trainer.score(scored, outputs), outputs, reference,
                size=len(content), sparsity=sparsity)
     row["latency_ms_p50"] = float(np.median(timings))
     import gzip
