@@ -14,7 +14,6 @@ quantization provenance.
 from __future__ import annotations
 
 import dataclasses
-import json
 import pathlib
 import time
 
@@ -49,23 +48,13 @@ class QuantizeError(RuntimeError):
 
 def quantize_run(options: QuantizeOptions) -> dict:
     """Run every requested variant on every requested fold; write the table."""
-    from emoedge.train.features import FeatureCache, default_cache_dir
-    from emoedge.train.recipe import load_recipe
-    from emoedge.train.trainer import compute_all_features, load_clips, make_splits, write_json
+    from emoedge.train.trainer import open_finished_run, write_json
 
-    run = pathlib.Path(options.run_dir)
-    record = json.loads((run / "run.json").read_text())
-    if "folds" not in record:
-        raise QuantizeError(f"{run} has no finished folds yet (run.json lists them when "
-                            "training ends): is it still training, or did it stop early?")
-    recipe = load_recipe(run / "recipe.toml")
-    clips = load_clips(recipe, options.data_root or record.get("data_root"))
-    splits = {split.name: split for split in make_splits(recipe, clips)}
-    cache = FeatureCache(options.cache_dir or default_cache_dir(), recipe.frontend)
-    training_keys = {c.path for s in splits.values() for c in s.train}
-    features = compute_all_features(recipe, clips, training_keys, cache, workers=1,
-                                    progress=options.progress)
-    folds = [f for f in record["folds"] if not options.folds or f["directory"] in options.folds]
+    finished = open_finished_run(options.run_dir, options.data_root)
+    run, recipe, splits = finished.directory, finished.recipe, finished.splits
+    features = finished.training_features(options.cache_dir, progress=options.progress)
+    folds = [f for f in finished.record["folds"]
+             if not options.folds or f["directory"] in options.folds]
     if not folds:
         raise QuantizeError(f"no fold of {run} matches {list(options.folds)}")
     out = run / "quantized"

@@ -23,25 +23,17 @@ import sys
 
 def reexport(run: pathlib.Path, data_root: str | None, cache_dir: str | None) -> list[str]:
     from emoedge.train.export import export_fold
-    from emoedge.train.features import FeatureCache, default_cache_dir
-    from emoedge.train.recipe import load_recipe
     from emoedge.train.report import write_report
-    from emoedge.train.trainer import (FoldTrainer, clip_key, compute_all_features, load_clips,
-                                       make_splits)
+    from emoedge.train.trainer import FoldTrainer, open_finished_run
 
-    record = json.loads((run / "run.json").read_text())
-    recipe = load_recipe(run / "recipe.toml")
+    finished = open_finished_run(run, data_root)
+    recipe = finished.recipe
     labels = recipe.output_names
-    clips = load_clips(recipe, data_root or record.get("data_root"))
-    splits = {split.name: split for split in make_splits(recipe, clips)}
-    cache = FeatureCache(cache_dir or default_cache_dir(), recipe.frontend)
-    training_keys = {clip_key(c) for s in splits.values() for c in s.train}
-    features = compute_all_features(recipe, clips, training_keys, cache, workers=1,
-                                    progress=False)
+    features = finished.training_features(cache_dir, progress=False)
     written, results = [], []
-    for fold in record["folds"]:
+    for fold in finished.record["folds"]:
         directory = run / fold["directory"]
-        split = splits[fold["split"]]
+        split = finished.splits[fold["split"]]
         trainer = FoldTrainer(recipe, labels, directory, seed=fold["seed"], progress=False)
         trainer.spec, trainer.model = trainer.load_saved_model()
         trainer.train = trainer.clip_features(split.train, features, with_variants=True)

@@ -118,14 +118,15 @@ def test_a_run_still_training_is_a_clear_error(trained_run, tmp_path):
     import json
     import shutil
 
-    from emoedge.quantize.pipeline import QuantizeError, QuantizeOptions, quantize_run
+    from emoedge.quantize.pipeline import QuantizeOptions, quantize_run
+    from emoedge.train.recipe import RecipeError
 
     unfinished = tmp_path / "run"
     shutil.copytree(trained_run / "run", unfinished)
     record = json.loads((unfinished / "run.json").read_text())
     del record["folds"]
     (unfinished / "run.json").write_text(json.dumps(record))
-    with pytest.raises(QuantizeError, match="still training"):
+    with pytest.raises(RecipeError, match="still training"):
         quantize_run(QuantizeOptions(run_dir=str(unfinished), cache_dir=str(trained_run / "cache"),
                                      progress=False))
 

@@ -8,36 +8,27 @@ speaker hashing), each fold's model is rebuilt from its ``spec.json`` and
 from __future__ import annotations
 
 import json
-import pathlib
 
-from .recipe import RecipeError, load_recipe
+from .recipe import RecipeError
 
 
 def evaluate_run(run_dir: str, *, data_root: str | None, cache_dir: str | None = None,
                  progress: bool = True) -> dict:
     from .features import FeatureCache, default_cache_dir, extract
     from .report import write_report
-    from .trainer import (FoldTrainer, _job, clip_key, load_clips, make_splits,
-                          summarise_results, write_json)
+    from .trainer import (FoldTrainer, _job, clip_key, open_finished_run, summarise_results,
+                          write_json)
 
-    run = pathlib.Path(run_dir)
-    record_path = run / "run.json"
-    if not record_path.exists():
-        raise RecipeError(f"{run_dir} is not a run directory (no run.json)")
-    record = json.loads(record_path.read_text())
-    if not record.get("folds"):
-        raise RecipeError(f"{run_dir} has no finished fold to evaluate")
-    recipe = load_recipe(run / "recipe.toml")
-    clips = load_clips(recipe, data_root or record.get("data_root"))
-    splits = {split.name: split for split in make_splits(recipe, clips)}
+    finished = open_finished_run(run_dir, data_root)
+    run, recipe, clips = finished.directory, finished.recipe, finished.clips
     cache = FeatureCache(cache_dir or default_cache_dir(), recipe.frontend)
     originals = extract([_job(c) for c in clips], cache, progress=progress)
     features = {clip_key(c): (f,) for c, f in zip(clips, originals)}
     labels = recipe.output_names
     results = []
-    for fold in record["folds"]:
+    for fold in finished.record["folds"]:
         directory = run / fold["directory"]
-        split = splits.get(fold["split"])
+        split = finished.splits.get(fold["split"])
         if split is None:
             raise RecipeError(f"split {fold['split']} no longer comes out of the recipe's data")
         trainer = FoldTrainer(recipe, labels, directory, seed=fold["seed"], progress=False)

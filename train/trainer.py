@@ -22,7 +22,7 @@ from .dataset import (ClipFeatures, balancing_weights, evaluation_windows, mixup
                       random_window, training_batches)
 from .features import FeatureCache, FeatureJob, default_cache_dir, extract
 from .metrics import classification_report, mean_and_std, regression_report
-from .recipe import Recipe, RecipeError, resolve_sources
+from .recipe import Recipe, RecipeError, load_recipe, resolve_sources
 
 EpochCallback = Callable[[int, float], None]
 
@@ -386,6 +386,48 @@ def run_training(recipe: Recipe, run_dir: str | os.PathLike, *, data_root: str |
 
     write_report(run, recipe, results, summary, features)
     return RunSummary(str(run), results, summary)
+
+
+@dataclass(frozen=True)
+class FinishedRun:
+    """A run directory whose training ended, reopened: its record, recipe,
+    clips and splits (rebuilt from the recipe; they are deterministic)."""
+
+    directory: pathlib.Path
+    record: dict
+    recipe: Recipe
+    clips: list
+    splits: dict  # split name -> Split
+
+    def training_features(self, cache_dir: str | os.PathLike | None, *,
+                          progress: bool) -> dict[str, tuple[np.ndarray, ...]]:
+        """The features training had: every clip's, plus augmented copies of
+        the training clips (from the cache when it holds them)."""
+        training_keys = {clip_key(c) for s in self.splits.values() for c in s.train}
+        cache = FeatureCache(cache_dir or default_cache_dir(), self.recipe.frontend)
+        return compute_all_features(self.recipe, self.clips, training_keys, cache, workers=1,
+                                    progress=progress)
+
+
+def open_finished_run(run_dir: str | os.PathLike, data_root: str | None) -> FinishedRun:
+    """Reopen a run that :func:`run_training` finished.
+
+    Raises:
+        RecipeError: no ``run.json``, or no finished fold in it (it lists the
+            folds only when training ends).
+    """
+    run = pathlib.Path(run_dir)
+    record_path = run / "run.json"
+    if not record_path.exists():
+        raise RecipeError(f"{run} is not a run directory (no run.json)")
+    record = json.loads(record_path.read_text())
+    if not record.get("folds"):
+        raise RecipeError(f"{run} has no finished fold yet (run.json lists them when training "
+                          "ends): is it still training, or did it stop early?")
+    recipe = load_recipe(run / "recipe.toml")
+    clips = load_clips(recipe, data_root or record.get("data_root"))
+    splits = {split.name: split for split in make_splits(recipe, clips)}
+    return FinishedRun(run, record, recipe, clips, splits)
 
 
 def summarise_results(results: list[FoldResult], recipe: Recipe) -> dict:
