@@ -132,6 +132,32 @@ def test_mixup_weight_decay_and_window_norm_still_learn_and_export(tensorflow_av
     assert again["ua"]["values"] == pytest.approx(result.summary["ua"]["values"])
 
 
+def test_weight_averaging_leaves_training_alone_and_ships_the_averaged_weights(
+        tensorflow_available, tmp_path, manifest):
+    """The raw validation curve of an averaged run is the plain run's, value
+    for value (averaging never feeds back into training); the selected score
+    is the averaged weights', and the saved model is the one that scored it."""
+    from emoedge.train.evaluate import evaluate_run
+    from emoedge.train.recipe import load_recipe
+    from emoedge.train.trainer import run_training
+
+    runs = {}
+    for name, decay in (("plain", 0.0), ("averaged", 0.6)):
+        recipe = load_recipe(_recipe(tmp_path, manifest, epochs=6),
+                             [f"training.ema_decay_per_epoch={decay}"])
+        runs[name] = run_training(recipe, tmp_path / name, data_root=None,
+                                  cache_dir=tmp_path / "cache", progress=False).folds[0]
+    plain, averaged = runs["plain"].history, runs["averaged"].history
+    assert [h["val_raw"] for h in averaged] == [h["val"] for h in plain]
+    assert "val_raw" not in plain[0]
+    assert averaged[0]["val"] == averaged[0]["val_raw"]  # the first average is the weights
+    assert runs["averaged"].best_val == max(h["val"] for h in averaged)
+    again = evaluate_run(str(tmp_path / "averaged"), data_root=None,
+                         cache_dir=str(tmp_path / "cache"), progress=False)
+    assert again["ua"]["values"] == pytest.approx([runs["averaged"].metrics["ua"]])
+    assert (tmp_path / "averaged" / "curves.png").stat().st_size > 0
+
+
 def test_reexport_script_rewrites_the_trainers_own_export(tensorflow_available, tmp_path,
                                                           manifest):
     """scripts/reexport_run.py must take the trainer's export path: on a run

@@ -76,7 +76,10 @@ class TrainingSection:
     validation set stopping at epoch 0-5 (measured, see notes).
     ``mixup_alpha`` > 0 blends training batches (see
     :func:`emoedge.train.dataset.mixup_batches`); ``weight_decay`` is
-    decoupled from the gradient (AdamW), per step, times the learning rate."""
+    decoupled from the gradient (AdamW), per step, times the learning rate.
+    ``ema_decay_per_epoch`` > 0 scores, selects and ships an exponential
+    moving average of the weights, updated once per epoch (see
+    :mod:`emoedge.train.averaging`); training itself is unchanged."""
 
     task: str = "classification"
     targets: tuple[str, ...] = ("valence", "arousal")
@@ -89,10 +92,16 @@ class TrainingSection:
     label_smoothing: float = 0.0
     mixup_alpha: float = 0.0
     weight_decay: float = 0.0
+    ema_decay_per_epoch: float = 0.0
     class_weights: bool = True
     seeds: tuple[int, ...] = (0,)
     mixed_precision: bool = False
     strategy: str = "default"
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.ema_decay_per_epoch < 1.0:
+            raise ValueError(f"ema_decay_per_epoch must be in [0, 1), "
+                             f"got {self.ema_decay_per_epoch}")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -18,6 +18,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .augment import AugmentConfig
+from .averaging import WeightAverage
 from .dataset import (ClipFeatures, balancing_weights, evaluation_windows, mixup_batches,
                       random_window, training_batches)
 from .features import FeatureCache, FeatureJob, default_cache_dir, extract
@@ -228,22 +229,27 @@ class FoldTrainer:
         model = self.build(spec, steps, init_weights)
         writer = _summary_writer(self.directory / "tensorboard")
         history, best = [], (-np.inf, -1, None)
+        decay = self.recipe.training.ema_decay_per_epoch
+        average = WeightAverage(decay) if decay > 0 else None
         epochs = tqdm(range(self.recipe.training.epochs), desc=split.name, unit="epoch",
                       disable=not self.progress)
         for epoch in epochs:
             started = time.perf_counter()
             losses = [float(model.train_on_batch(x, y, sample_weight=w))
                       for x, y, w in self.epoch_batches(train, epoch)]
-            val_metrics = self.score(val, self.predict_clips(model, val))
-            val_score = self.headline(val_metrics)
-            record = {"epoch": epoch, "loss": float(np.mean(losses)), "val": val_score,
+            scores = self.validate(model, val, average)
+            raw_weights = scores.pop("_raw_weights", None)
+            record = {"epoch": epoch, "loss": float(np.mean(losses)), **scores,
                       "seconds": time.perf_counter() - started}
+            val_score = record["val"]
             history.append(record)
             _log_scalars(writer, epoch, record)
             epochs.set_postfix(loss=f"{record['loss']:.3f}", val=f"{val_score:.3f}")
             if val_score > best[0]:
                 best = (val_score, epoch, model.get_weights())
                 model.save_weights(str(self.directory / "best.weights.h5"))
+            if raw_weights is not None:
+                model.set_weights(raw_weights)
             if on_epoch is not None:
                 on_epoch(epoch, val_score)
             if (epoch + 1 >= self.recipe.training.min_epochs
@@ -258,6 +264,21 @@ class FoldTrainer:
         self._save(model, spec, split, metrics, history, predictions, train)
         return FoldResult(split.name, self.seed, metrics, best[0], best[1], history,
                           predictions, str(self.directory))
+
+    def validate(self, model, val: list[ClipFeatures], average: WeightAverage | None) -> dict:
+        """The epoch's validation scores. With weight averaging, ``val`` (the
+        score model selection maximises) is the averaged weights' and
+        ``val_raw`` the trained weights'; the model is left holding the
+        averaged weights, and ``_raw_weights`` says what to restore before
+        training goes on."""
+        raw_score = self.headline(self.score(val, self.predict_clips(model, val)))
+        if average is None:
+            return {"val": raw_score}
+        raw = model.get_weights()
+        average.update(raw)
+        model.set_weights(average.weights(raw))
+        averaged_score = self.headline(self.score(val, self.predict_clips(model, val)))
+        return {"val": averaged_score, "val_raw": raw_score, "_raw_weights": raw}
 
     def epoch_batches(self, train: list[ClipFeatures], epoch: int):
         """One epoch of (x, encoded targets, weights), mixed up if asked."""
@@ -318,8 +339,9 @@ def _log_scalars(writer, epoch: int, record: dict) -> None:
     import tensorflow as tf
 
     with writer.as_default():
-        for name in ("loss", "val"):
-            tf.summary.scalar(name, record[name], step=epoch)
+        for name in ("loss", "val", "val_raw"):
+            if name in record:
+                tf.summary.scalar(name, record[name], step=epoch)
         writer.flush()
 
 
