@@ -46,7 +46,8 @@ def plot_curves(results, path: pathlib.Path) -> None:
     plt.close(figure)
 
 
-def plot_confusion(confusion: np.ndarray, labels: Sequence[str], path: pathlib.Path) -> None:
+def plot_confusion(confusion: np.ndarray, labels: Sequence[str], path: pathlib.Path,
+                   title: str = "confusion (row = recall), all folds") -> None:
     plt = _pyplot()
     rows = confusion.sum(axis=1, keepdims=True)
     recall = np.divide(confusion, rows, out=np.zeros(confusion.shape), where=rows > 0)
@@ -54,7 +55,7 @@ def plot_confusion(confusion: np.ndarray, labels: Sequence[str], path: pathlib.P
     axis.imshow(recall, cmap="Blues", vmin=0, vmax=1)
     axis.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
     axis.set_yticks(range(len(labels)), labels)
-    axis.set(xlabel="predicted", ylabel="true", title="confusion (row = recall), all folds")
+    axis.set(xlabel="predicted", ylabel="true", title=title)
     for i in range(len(labels)):
         for j in range(len(labels)):
             axis.text(j, i, f"{confusion[i, j]}", ha="center", va="center", fontsize=8,
