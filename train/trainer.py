@@ -237,8 +237,7 @@ class FoldTrainer:
             started = time.perf_counter()
             losses = [float(model.train_on_batch(x, y, sample_weight=w))
                       for x, y, w in self.epoch_batches(train, epoch)]
-            scores = self.validate(model, val, average)
-            raw_weights = scores.pop("_raw_weights", None)
+            scores, raw_weights = self.validate(model, val, average)
             record = {"epoch": epoch, "loss": float(np.mean(losses)), **scores,
                       "seconds": time.perf_counter() - started}
             val_score = record["val"]
@@ -265,20 +264,23 @@ class FoldTrainer:
         return FoldResult(split.name, self.seed, metrics, best[0], best[1], history,
                           predictions, str(self.directory))
 
-    def validate(self, model, val: list[ClipFeatures], average: WeightAverage | None) -> dict:
-        """The epoch's validation scores. With weight averaging, ``val`` (the
-        score model selection maximises) is the averaged weights' and
-        ``val_raw`` the trained weights'; the model is left holding the
-        averaged weights, and ``_raw_weights`` says what to restore before
-        training goes on."""
+    def validate(self, model, val: list[ClipFeatures],
+                 average: WeightAverage | None) -> tuple[dict, list | None]:
+        """The epoch's validation scores, and the trained weights to restore
+        before training goes on (None without averaging).
+
+        With weight averaging, ``val`` (the score model selection maximises)
+        is the averaged weights' and ``val_raw`` the trained weights'; the
+        model is left holding the averaged weights, so the caller can save
+        them as the best."""
         raw_score = self.headline(self.score(val, self.predict_clips(model, val)))
         if average is None:
-            return {"val": raw_score}
+            return {"val": raw_score}, None
         raw = model.get_weights()
         average.update(raw)
         model.set_weights(average.weights(raw))
         averaged_score = self.headline(self.score(val, self.predict_clips(model, val)))
-        return {"val": averaged_score, "val_raw": raw_score, "_raw_weights": raw}
+        return {"val": averaged_score, "val_raw": raw_score}, raw
 
     def epoch_batches(self, train: list[ClipFeatures], epoch: int):
         """One epoch of (x, encoded targets, weights), mixed up if asked."""
