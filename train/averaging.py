@@ -16,6 +16,13 @@ from typing import Sequence
 import numpy as np
 
 
+def check_decay(decay_per_epoch: float, name: str) -> None:
+    """Raise ValueError unless the decay is in [0, 1); ``name`` is the
+    setting's name for the message."""
+    if not 0.0 <= decay_per_epoch < 1.0:
+        raise ValueError(f"{name} must be in [0, 1), got {decay_per_epoch}")
+
+
 class WeightAverage:
     """EMA of a list of weight arrays, one update per epoch.
 
@@ -29,8 +36,7 @@ class WeightAverage:
     """
 
     def __init__(self, decay_per_epoch: float) -> None:
-        if not 0.0 <= decay_per_epoch < 1.0:
-            raise ValueError(f"decay_per_epoch must be in [0, 1), got {decay_per_epoch}")
+        check_decay(decay_per_epoch, "decay_per_epoch")
         self.decay_per_epoch = decay_per_epoch
         self._average: list[np.ndarray] | None = None
 

@@ -24,6 +24,7 @@ else:  # Python 3.10
     import tomli as tomllib
 
 from .augment import AugmentConfig
+from .averaging import check_decay
 
 
 class RecipeError(ValueError):
@@ -99,9 +100,7 @@ class TrainingSection:
     strategy: str = "default"
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.ema_decay_per_epoch < 1.0:
-            raise ValueError(f"ema_decay_per_epoch must be in [0, 1), "
-                             f"got {self.ema_decay_per_epoch}")
+        check_decay(self.ema_decay_per_epoch, "ema_decay_per_epoch")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -27,17 +27,18 @@ def _pyplot():
 def plot_curves(results, path: pathlib.Path) -> None:
     plt = _pyplot()
     figure, (loss_axis, val_axis) = plt.subplots(1, 2, figsize=(11, 4))
+    averaged = False
     for result in results:
         epochs = [h["epoch"] for h in result.history]
         label = f"{result.name} s{result.seed}"
         loss_axis.plot(epochs, [h["loss"] for h in result.history], label=label)
         line, = val_axis.plot(epochs, [h["val"] for h in result.history], label=label)
-        if all("val_raw" in h for h in result.history):
+        if result.history and all("val_raw" in h for h in result.history):
             # weight averaging on: "val" is the averaged weights', dashed the raw
+            averaged = True
             val_axis.plot(epochs, [h["val_raw"] for h in result.history], linestyle="--",
                           linewidth=0.8, color=line.get_color())
     loss_axis.set(title="training loss", xlabel="epoch")
-    averaged = any(result.history and "val_raw" in result.history[0] for result in results)
     val_axis.set(title="validation score (UA or mean CCC)"
                  + (";\naveraged weights solid, raw dashed" if averaged else ""), xlabel="epoch")
     val_axis.legend(fontsize=7)
