@@ -158,6 +158,47 @@ def test_weight_averaging_leaves_training_alone_and_ships_the_averaged_weights(
     assert (tmp_path / "averaged" / "curves.png").stat().st_size > 0
 
 
+def test_without_validation_speakers_the_last_averaged_epoch_is_kept(tensorflow_available,
+                                                                     tmp_path, manifest):
+    """val_fraction = 0 (refit on every non-test speaker): no epoch can be
+    chosen, so the fold keeps its last one, the averaged weights with
+    averaging on; the saved model is that one, and the report says so."""
+    from emoedge.train.evaluate import evaluate_run
+    from emoedge.train.recipe import load_recipe
+    from emoedge.train.trainer import run_training
+
+    epochs = 4
+    recipe = load_recipe(_recipe(tmp_path, manifest, split="kfold", epochs=epochs), [
+        "data.val_fraction=0", "data.folds=3", "training.ema_decay_per_epoch=0.5",
+        "training.patience=1"])
+    result = run_training(recipe, tmp_path / "run", data_root=None,
+                          cache_dir=tmp_path / "cache", progress=False, export=False)
+    assert len(result.folds) == 3
+    for fold in result.folds:
+        assert len(fold.history) == epochs  # patience 1 cannot stop a run with nothing to watch
+        assert not any("val" in h or "val_raw" in h for h in fold.history)
+        assert fold.best_epoch == epochs - 1 and np.isnan(fold.best_val)
+        split = json.loads((pathlib.Path(fold.directory) / "split.json").read_text())
+        assert not split["parts"]["val"]["speakers"]
+    assert "best_val" not in result.summary
+    again = evaluate_run(str(tmp_path / "run"), data_root=None,
+                         cache_dir=str(tmp_path / "cache"), progress=False)
+    assert again["ua"]["values"] == pytest.approx(result.summary["ua"]["values"])
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert "no validation speakers, so each fold kept its last epoch" in report
+    assert "| - |" in report
+
+
+def test_tuning_refuses_a_recipe_without_validation_speakers(tmp_path, manifest):
+    from emoedge.train.recipe import RecipeError, load_recipe
+    from emoedge.train.tune import run_tuning
+
+    base = load_recipe(_recipe(tmp_path, manifest), ["data.val_fraction=0"])
+    with pytest.raises(RecipeError, match="val_fraction must be above 0"):
+        run_tuning(base, str(tmp_path / "tune"), trials=1, data_root=None)
+    assert not (tmp_path / "tune").exists()
+
+
 def test_reexport_script_rewrites_the_trainers_own_export(tensorflow_available, tmp_path,
                                                           manifest):
     """scripts/reexport_run.py must take the trainer's export path: on a run

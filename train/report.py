@@ -32,6 +32,8 @@ def plot_curves(results, path: pathlib.Path) -> None:
         epochs = [h["epoch"] for h in result.history]
         label = f"{result.name} s{result.seed}"
         loss_axis.plot(epochs, [h["loss"] for h in result.history], label=label)
+        if not any("val" in h for h in result.history):
+            continue  # no validation speakers
         line, = val_axis.plot(epochs, [h["val"] for h in result.history], label=label)
         if result.history and all("val_raw" in h for h in result.history):
             # weight averaging on: "val" is the averaged weights', dashed the raw
@@ -41,7 +43,11 @@ def plot_curves(results, path: pathlib.Path) -> None:
     loss_axis.set(title="training loss", xlabel="epoch")
     val_axis.set(title="validation score (UA or mean CCC)"
                  + (";\naveraged weights solid, raw dashed" if averaged else ""), xlabel="epoch")
-    val_axis.legend(fontsize=7)
+    if val_axis.lines:
+        val_axis.legend(fontsize=7)
+    else:
+        val_axis.text(0.5, 0.5, "no validation speakers", ha="center", va="center",
+                      transform=val_axis.transAxes)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
@@ -101,8 +107,10 @@ def write_report(run: pathlib.Path, recipe, results, summary: dict, features: di
     lines += [f"Model `{recipe.model.architecture}` (width {recipe.model.width}), "
               f"window {recipe.window.window_ms} ms / hop {recipe.window.hop_ms} ms, "
               f"split `{recipe.data.split}`, seeds {list(recipe.training.seeds)}.", "",
-              "Test metrics are computed once per fold on held-out speakers; model selection "
-              "(best epoch) used only the validation speakers.", "",
+              "Test metrics are computed once per fold on held-out speakers; "
+              + ("model selection (best epoch) used only the validation speakers."
+                 if recipe.data.val_fraction > 0 else
+                 "there were no validation speakers, so each fold kept its last epoch."), "",
               "| metric | mean | std |", "|---|---|---|"]
     for name, value in summary.items():
         if isinstance(value, dict) and "mean" in value:
@@ -136,7 +144,8 @@ def _fold_table(results, regression: bool) -> str:
             "|---|---|---|---|---|---|---|---|"]
     for r in results:
         int8 = r.metrics.get("int8", {}).get("ua")
-        rows.append(f"| {r.name} | {r.seed} | {r.best_epoch} | {r.best_val:.3f} | "
+        val = "-" if np.isnan(r.best_val) else f"{r.best_val:.3f}"
+        rows.append(f"| {r.name} | {r.seed} | {r.best_epoch} | {val} | "
                     f"{r.metrics['ua']:.3f} | {r.metrics['wa']:.3f} | {r.metrics['macro_f1']:.3f} | "
                     f"{'-' if int8 is None else f'{int8:.3f}'} |")
     return "\n".join(rows)

@@ -240,11 +240,13 @@ class FoldTrainer:
             scores, raw_weights = self.validate(model, val, average)
             record = {"epoch": epoch, "loss": float(np.mean(losses)), **scores,
                       "seconds": time.perf_counter() - started}
-            val_score = record["val"]
+            val_score = record.get("val", np.nan)
             history.append(record)
             _log_scalars(writer, epoch, record)
             epochs.set_postfix(loss=f"{record['loss']:.3f}", val=f"{val_score:.3f}")
-            if val_score > best[0]:
+            # Without validation speakers nothing can choose an epoch: the
+            # last one is kept (the averaged weights, with averaging on).
+            if not val or val_score > best[0]:
                 best = (val_score, epoch, model.get_weights())
                 model.save_weights(str(self.directory / "best.weights.h5"))
             if raw_weights is not None:
@@ -272,15 +274,21 @@ class FoldTrainer:
         With weight averaging, ``val`` (the score model selection maximises)
         is the averaged weights' and ``val_raw`` the trained weights'; the
         model is left holding the averaged weights, so the caller can save
-        them as the best."""
-        raw_score = self.headline(self.score(val, self.predict_clips(model, val)))
+        them as the best. Without validation clips the scores are empty and
+        the weights are still averaged."""
+        raw_score = self.validation_score(model, val)
         if average is None:
-            return {"val": raw_score}, None
+            return _present(val=raw_score), None
         raw = model.get_weights()
         average.update(raw)
         model.set_weights(average.weights(raw))
-        averaged_score = self.headline(self.score(val, self.predict_clips(model, val)))
-        return {"val": averaged_score, "val_raw": raw_score}, raw
+        return _present(val=self.validation_score(model, val), val_raw=raw_score), raw
+
+    def validation_score(self, model, val: list[ClipFeatures]) -> float | None:
+        """The headline score on the validation clips; None if there are none."""
+        if not val:
+            return None
+        return self.headline(self.score(val, self.predict_clips(model, val)))
 
     def epoch_batches(self, train: list[ClipFeatures], epoch: int):
         """One epoch of (x, encoded targets, weights), mixed up if asked."""
@@ -302,8 +310,7 @@ class FoldTrainer:
         write_json(self.directory / "history.json", history)
         write_json(self.directory / "predictions.json", predictions)
         write_json(self.directory / "spec.json", spec.__dict__)
-        write_json(self.directory / "best.json", {"epoch": history and max(
-            history, key=lambda h: h["val"])["epoch"], "val": max(h["val"] for h in history)})
+        write_json(self.directory / "best.json", _best_epoch(history))
         (self.directory / "split.json").write_text(split.to_json())
         model.save_weights(str(self.directory / "model.weights.h5"))
 
@@ -321,7 +328,8 @@ class FoldTrainer:
         and predictions (recomputed by the caller)."""
         best = json.loads((self.directory / "best.json").read_text())
         history = json.loads((self.directory / "history.json").read_text())
-        return FoldResult(name, self.seed, metrics, best["val"], best["epoch"], history,
+        best_val = np.nan if best["val"] is None else best["val"]
+        return FoldResult(name, self.seed, metrics, best_val, best["epoch"], history,
                           predictions, str(self.directory))
 
     def representative(self, train: list[ClipFeatures], count: int = 256) -> np.ndarray:
@@ -329,6 +337,21 @@ class FoldTrainer:
         picks = rng.integers(0, len(train), count)
         return np.stack([random_window(train[i].variants[0], self.window_frames, rng)
                          for i in picks]).astype(np.float32)[..., None]
+
+
+def _present(**scores: float | None) -> dict[str, float]:
+    return {name: score for name, score in scores.items() if score is not None}
+
+
+def _best_epoch(history: list[dict]) -> dict:
+    """The kept epoch and its validation score: the best-scoring one, or the
+    last (score None) when the fold had no validation speakers."""
+    if not history:
+        return {"epoch": [], "val": None}
+    if "val" not in history[-1]:
+        return {"epoch": history[-1]["epoch"], "val": None}
+    kept = max(history, key=lambda h: h["val"])
+    return {"epoch": kept["epoch"], "val": kept["val"]}
 
 
 def _summary_writer(path: pathlib.Path):
@@ -461,6 +484,7 @@ def summarise_results(results: list[FoldResult], recipe: Recipe) -> dict:
         values = {f"{t}_{m}": [r.metrics[t][m] for r in results] for t, m in keys}
     else:
         values = {m: [r.metrics[m] for r in results] for m in ("ua", "wa", "macro_f1")}
-    values["best_val"] = [r.best_val for r in results]
+    if not all(np.isnan(r.best_val) for r in results):  # all NaN: no validation speakers
+        values["best_val"] = [r.best_val for r in results]
     return {name: dict(zip(("mean", "std"), mean_and_std(v)), values=v)
             for name, v in values.items()}

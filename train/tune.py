@@ -13,7 +13,7 @@ import json
 import pathlib
 from dataclasses import dataclass
 
-from .recipe import Recipe
+from .recipe import Recipe, RecipeError
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,7 +45,14 @@ def suggest(trial, base: Recipe, space: SearchSpace) -> Recipe:
 def run_tuning(base: Recipe, out_dir: str, *, trials: int, data_root: str | None,
                cache_dir: str | None = None, workers: int = 1, final_seeds=(0, 1, 2),
                space: SearchSpace = SearchSpace(), progress: bool = True) -> dict:
-    """Search, then retrain the best recipe with ``final_seeds``; returns the summary."""
+    """Search, then retrain the best recipe with ``final_seeds``; returns the summary.
+
+    Raises:
+        RecipeError: ``data.val_fraction`` is 0, leaving nothing to choose on.
+    """
+    if base.data.val_fraction == 0:
+        raise RecipeError("tuning chooses on validation speakers: data.val_fraction must be "
+                          "above 0")
     import optuna
 
     from .trainer import run_training, write_json
