@@ -57,6 +57,10 @@ def quantize_run(options: QuantizeOptions) -> dict:
              if not options.folds or f["directory"] in options.folds]
     if not folds:
         raise QuantizeError(f"no fold of {run} matches {list(options.folds)}")
+    for fold in folds:
+        if not splits[fold["split"]].parts()[options.evaluate_on]:
+            raise QuantizeError(f"{fold['directory']} has no {options.evaluate_on} speakers "
+                                "(trained with data.val_fraction = 0?); evaluate on test")
     out = run / "quantized"
     rows = []
     for fold in folds:

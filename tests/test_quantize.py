@@ -112,6 +112,26 @@ def test_an_unknown_evaluation_part_is_refused(trained_run):
     assert "evaluate_on must be one of test, val" in refused.stderr
 
 
+def test_scoring_validation_speakers_of_a_run_without_them_is_a_clear_error(trained_run,
+                                                                          tmp_path):
+    """A refit run (data.val_fraction = 0) has no validation speakers to score."""
+    import re
+    import shutil
+
+    from emoedge.quantize.pipeline import QuantizeError, QuantizeOptions, quantize_run
+
+    refit = tmp_path / "run"
+    shutil.copytree(trained_run / "run", refit)
+    recipe = refit / "recipe.toml"
+    text, count = re.subn(r"(?m)^val_fraction = .*$", "val_fraction = 0.0", recipe.read_text())
+    assert count == 1
+    recipe.write_text(text)
+    with pytest.raises(QuantizeError, match="has no val speakers"):
+        quantize_run(QuantizeOptions(run_dir=str(refit), cache_dir=str(trained_run / "cache"),
+                                     evaluate_on="val", progress=False))
+    assert not (refit / "quantized" / "table-val.json").exists()
+
+
 def test_a_run_still_training_is_a_clear_error(trained_run, tmp_path):
     """run.json lists the folds only when training ends: quantizing a run
     before that says so instead of failing on a missing key."""

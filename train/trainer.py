@@ -243,7 +243,8 @@ class FoldTrainer:
             val_score = record.get("val", np.nan)
             history.append(record)
             _log_scalars(writer, epoch, record)
-            epochs.set_postfix(loss=f"{record['loss']:.3f}", val=f"{val_score:.3f}")
+            epochs.set_postfix({"loss": f"{record['loss']:.3f}",
+                                **({"val": f"{val_score:.3f}"} if val else {})})
             # Without validation speakers nothing can choose an epoch: the
             # last one is kept (the averaged weights, with averaging on).
             if not val or val_score > best[0]:
