@@ -66,3 +66,11 @@ def test_recipe_refuses_an_unknown_training_key():
 
     with pytest.raises(RecipeError, match="unknown key"):
         load_recipe(None, ["training.mixup=0.2"])
+
+
+def test_recipe_refuses_a_run_of_no_epochs():
+    from emoedge.train.recipe import RecipeError, load_recipe
+
+    with pytest.raises(RecipeError, match="epochs must be at least 1, got 0"):
+        load_recipe(None, ["training.epochs=0"])
+    assert load_recipe(None, ["training.epochs=1"]).training.epochs == 1

@@ -101,6 +101,8 @@ class TrainingSection:
 
     def __post_init__(self) -> None:
         check_decay(self.ema_decay_per_epoch, "ema_decay_per_epoch")
+        if self.epochs < 1:  # a run with no epoch has no weights to keep
+            raise ValueError(f"epochs must be at least 1, got {self.epochs}")
 
 
 @dataclass(frozen=True, kw_only=True)

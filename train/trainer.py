@@ -347,8 +347,6 @@ def _present(**scores: float | None) -> dict[str, float]:
 def _best_epoch(history: list[dict]) -> dict:
     """The kept epoch and its validation score: the best-scoring one, or the
     last (score None) when the fold had no validation speakers."""
-    if not history:
-        return {"epoch": [], "val": None}
     if "val" not in history[-1]:
         return {"epoch": history[-1]["epoch"], "val": None}
     kept = max(history, key=lambda h: h["val"])
