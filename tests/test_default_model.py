@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import pathlib
+import sys
 
 import numpy as np
 import pytest
@@ -51,6 +52,18 @@ def test_metadata_says_where_it_came_from(default_model):
                                  for s in test_speakers)
     assert provenance["recipe"]["model"]["architecture"] == "cnn2d"
     assert set(meta.valence_arousal) == set(RAVDESS_LABELS)
+
+
+def test_was_trained_with_the_committed_recipe(default_model):
+    """recipes/default_model.toml is the recipe the shipped file records, key
+    for key: the file that retrains it is the one that trained it."""
+    if sys.version_info < (3, 11):
+        pytest.importorskip("tomli", reason="reading a recipe before Python 3.11 needs tomli "
+                                            "(the train extra)")
+    from emoedge.train.recipe import load_recipe
+
+    committed = load_recipe(str(ROOT / "recipes" / "default_model.toml")).to_dict()
+    assert default_model.metadata.provenance["recipe"] == committed
 
 
 def test_valence_arousal_is_the_probability_weighted_point(default_model):

@@ -133,14 +133,14 @@ def write_report(run: pathlib.Path, recipe, results, summary: dict, features: di
 
 def _fold_table(results, regression: bool) -> str:
     if regression:
-        rows = ["| fold | seed | best epoch | " + " | ".join(
+        rows = ["| fold | seed | kept epoch | " + " | ".join(
             f"{t} CCC" for t in results[0].metrics if t != "int8") + " |"]
         rows.append("|---" * (3 + len([t for t in results[0].metrics if t != "int8"])) + "|")
         for r in results:
             cells = [f"{m['ccc']:.3f}" for t, m in r.metrics.items() if t != "int8"]
             rows.append(f"| {r.name} | {r.seed} | {r.best_epoch} | " + " | ".join(cells) + " |")
         return "\n".join(rows)
-    rows = ["| fold | seed | best epoch | val UA | test UA | test WA | test macro-F1 | int8 test UA |",
+    rows = ["| fold | seed | kept epoch | val UA | test UA | test WA | test macro-F1 | int8 test UA |",
             "|---|---|---|---|---|---|---|---|"]
     for r in results:
         int8 = r.metrics.get("int8", {}).get("ua")
