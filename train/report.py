@@ -46,6 +46,7 @@ def plot_curves(results, path: pathlib.Path) -> None:
     if val_axis.lines:
         val_axis.legend(fontsize=7)
     else:
+        loss_axis.legend(fontsize=7)
         val_axis.text(0.5, 0.5, "no validation speakers", ha="center", va="center",
                       transform=val_axis.transAxes)
     figure.tight_layout()
