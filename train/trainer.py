@@ -263,7 +263,7 @@ class FoldTrainer:
         metrics = self.score(test, outputs)
         predictions = [{"clip": c.key, "target": c.target, "output": o.tolist()}
                        for c, o in zip(test, outputs)]
-        self._save(model, spec, split, metrics, history, predictions, train)
+        self._save(model, spec, split, metrics, history, predictions, best[:2])
         return FoldResult(split.name, self.seed, metrics, best[0], best[1], history,
                           predictions, str(self.directory))
 
@@ -306,12 +306,17 @@ class FoldTrainer:
             return y
         return np.eye(len(self.labels), dtype=np.float32)[y]
 
-    def _save(self, model, spec, split, metrics, history, predictions, train) -> None:
+    def _save(self, model, spec, split, metrics, history, predictions,
+              kept: tuple[float, int]) -> None:
+        """Write the fold's files; ``kept`` is the (validation score, epoch)
+        of the weights kept, the score NaN without validation speakers."""
         write_json(self.directory / "metrics.json", metrics)
         write_json(self.directory / "history.json", history)
         write_json(self.directory / "predictions.json", predictions)
         write_json(self.directory / "spec.json", spec.__dict__)
-        write_json(self.directory / "best.json", _best_epoch(history))
+        score, epoch = kept
+        write_json(self.directory / "best.json",
+                   {"epoch": epoch, "val": None if np.isnan(score) else score})
         (self.directory / "split.json").write_text(split.to_json())
         model.save_weights(str(self.directory / "model.weights.h5"))
 
@@ -342,15 +347,6 @@ class FoldTrainer:
 
 def _present(**scores: float | None) -> dict[str, float]:
     return {name: score for name, score in scores.items() if score is not None}
-
-
-def _best_epoch(history: list[dict]) -> dict:
-    """The kept epoch and its validation score: the best-scoring one, or the
-    last (score None) when the fold had no validation speakers."""
-    if "val" not in history[-1]:
-        return {"epoch": history[-1]["epoch"], "val": None}
-    kept = max(history, key=lambda h: h["val"])
-    return {"epoch": kept["epoch"], "val": kept["val"]}
 
 
 def _summary_writer(path: pathlib.Path):
