@@ -35,7 +35,7 @@ def plot_curves(results, path: pathlib.Path) -> None:
         if not any("val" in h for h in result.history):
             continue  # no validation speakers
         line, = val_axis.plot(epochs, [h["val"] for h in result.history], label=label)
-        if result.history and all("val_raw" in h for h in result.history):
+        if all("val_raw" in h for h in result.history):
             # weight averaging on: "val" is the averaged weights', dashed the raw
             averaged = True
             val_axis.plot(epochs, [h["val_raw"] for h in result.history], linestyle="--",
