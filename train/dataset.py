@@ -10,7 +10,7 @@ epoch, from the original audio or one of its augmented copies.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -59,8 +59,11 @@ def random_window(features: np.ndarray, window_frames: int, rng: np.random.Gener
 
 
 def balancing_weights(labels: Sequence[str], corpora: Sequence[str], *, by_class: bool,
-                      by_corpus: bool) -> np.ndarray:
-    """Per-clip weights that equalise classes and/or corpora; mean 1.
+                      by_corpus: bool,
+                      corpus_weights: Mapping[str, float] | None = None) -> np.ndarray:
+    """Per-clip weights, shape (clips,), mean 1: classes and/or corpora
+    equalised, then each clip of a corpus named in ``corpus_weights`` scaled
+    by its weight (unnamed corpora 1.0).
 
     Corpus balancing matters: TESS alone is two thirds of the clips of the
     three corpora and trivially separable.
@@ -72,6 +75,8 @@ def balancing_weights(labels: Sequence[str], corpora: Sequence[str], *, by_class
         values, inverse, counts = np.unique(np.asarray(groups), return_inverse=True,
                                             return_counts=True)
         weights *= (len(groups) / (len(values) * counts))[inverse]
+    if corpus_weights:
+        weights *= np.array([corpus_weights.get(corpus, 1.0) for corpus in corpora])
     return weights / weights.mean() if len(weights) else weights
 
 

@@ -11,6 +11,7 @@ that are not absolute resolve against the data root given at run time
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import sys
 from dataclasses import dataclass, field
@@ -52,7 +53,21 @@ class DataSection:
     test_fraction: float = 0.15
     allow_speaker_overlap: bool = False
     corpus_balance: bool = True
+    # Relative weight of each named corpus (others 1.0), applied after the
+    # balancing: with corpus_balance on, a corpus's share of the training
+    # weight is its weight over the sum of all corpora's weights.
+    corpus_weights: Mapping[str, float] = field(default_factory=dict)
     trust_pickle: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.corpus_weights, Mapping):
+            raise ValueError("corpus_weights must be a table of corpus = weight, "
+                             f"got {self.corpus_weights!r}")
+        for corpus, weight in self.corpus_weights.items():
+            if isinstance(weight, bool) or not (isinstance(weight, (int, float))
+                                                and math.isfinite(weight) and weight > 0):
+                raise ValueError(f"corpus_weights.{corpus} must be a positive number, "
+                                 f"got {weight!r}")
 
 
 @dataclass(frozen=True, kw_only=True)

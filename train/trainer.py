@@ -59,6 +59,7 @@ def load_clips(recipe: Recipe, data_root: str | None):
     if not sources:
         raise RecipeError("the recipe has no [data] sources")
     clips = load_sources(sources, trust_pickle=recipe.data.trust_pickle)
+    check_corpus_weights(recipe.data.corpus_weights, {c.corpus for c in clips})
     if recipe.training.task == "regression":
         targets = recipe.training.targets
         kept = [c for c in clips if all(getattr(c, t, None) is not None for t in targets)]
@@ -67,6 +68,14 @@ def load_clips(recipe: Recipe, data_root: str | None):
         return kept
     # A ClipList: its notes (skipped files, merges) reach data_summary.json.
     return select_labels(clips, recipe.data.labels, merge=recipe.data.merge)
+
+
+def check_corpus_weights(corpus_weights, corpora: set[str]) -> None:
+    """A weight for a corpus no source provides is a typo, not a no-op."""
+    unknown = sorted(set(corpus_weights) - corpora)
+    if unknown:
+        raise RecipeError(f"[data] corpus_weights names {', '.join(unknown)}, which no source "
+                          f"provides (the sources give: {', '.join(sorted(corpora))})")
 
 
 def make_splits(recipe: Recipe, clips) -> list:
@@ -141,7 +150,8 @@ class FoldTrainer:
         weights = balancing_weights(
             [c.label for c in clips], [c.corpus for c in clips],
             by_class=self.recipe.training.class_weights and not self.regression,
-            by_corpus=self.recipe.data.corpus_balance)
+            by_corpus=self.recipe.data.corpus_balance,
+            corpus_weights=self.recipe.data.corpus_weights)
         return [ClipFeatures(clip_key(c), features[clip_key(c)] if with_variants
                              else features[clip_key(c)][:1], self.target(c), float(w))
                 for c, w in zip(clips, weights)]
