@@ -82,3 +82,72 @@ def test_float_reference_from_the_fold_directory(data_dir, tmp_path):
     assert entry["float"]["ua"] == pytest.approx(np.mean(
         [np.mean([f == t for f, t in zip(floats, truth) if t == label]) for label in present]))
     assert "int8 agreement with float" in (out / "card.md").read_text()
+
+
+def _ravdess_folder(root: pathlib.Path) -> pathlib.Path:
+    """Generated clips named like RAVDESS: actors 01-03, neutral and happy."""
+    import soundfile
+
+    from signals import voiced_speech
+
+    for actor in (1, 2, 3):
+        folder = root / "RAVDESS" / f"Actor_{actor:02d}"
+        folder.mkdir(parents=True)
+        for emotion, pitch in ((1, 120), (3, 260)):
+            name = f"03-01-{emotion:02d}-01-01-01-{actor:02d}.wav"
+            soundfile.write(folder / name, voiced_speech(1.0, pitch_hz=pitch, seed=actor),
+                            16000, subtype="PCM_16")
+    return root
+
+
+def _fold(tmp_path, parts: dict) -> pathlib.Path:
+    import shutil
+
+    fold = tmp_path / "run" / "split0_seed0"
+    fold.mkdir(parents=True)
+    shutil.copy(FIXTURE, fold / "model_int8.tflite")
+    (fold / "split.json").write_text(json.dumps({"parts": parts}))
+    return fold / "model_int8.tflite"
+
+
+def test_held_out_val_scores_the_folds_validation_speakers(tmp_path):
+    data = _ravdess_folder(tmp_path / "data")
+    model = _fold(tmp_path, {"train": {"speakers": ["ravdess:03"]},
+                             "val": {"speakers": ["ravdess:02"]},
+                             "test": {"speakers": ["ravdess:01"]}})
+    out = tmp_path / "card"
+    assert main([str(model), "--data", str(data), "--source", "ravdess:RAVDESS",
+                 "--held-out", "val", "--out", str(out)]) == 0
+    card = json.loads((out / "card.json").read_text())
+    assert card["held_out"] == "val speakers"
+    rows = card["per_model"][0]["ravdess"]["predictions"]
+    assert sorted(r["path"] for r in rows) == [
+        "RAVDESS/Actor_02/03-01-01-01-01-01-02.wav", "RAVDESS/Actor_02/03-01-03-01-01-01-02.wav"]
+
+
+@pytest.mark.parametrize("parts, message", [
+    (None, "no split.json beside it; --held-out val scores fold models inside their run folder"),
+    ({"train": {"speakers": ["ravdess:03"]}, "test": {"speakers": ["ravdess:01"]}},
+     r"the fold has no val speakers \(a run trained with val_fraction = 0"),
+])
+def test_held_out_val_without_validation_speakers_is_a_clear_error(tmp_path, capsys, parts,
+                                                                   message):
+    import re
+
+    data = _ravdess_folder(tmp_path / "data")
+    if parts is None:
+        model = tmp_path / "model_int8.tflite"
+        model.write_bytes(FIXTURE.read_bytes())
+    else:
+        model = _fold(tmp_path, parts)
+    assert main([str(model), "--data", str(data), "--source", "ravdess:RAVDESS",
+                 "--held-out", "val", "--out", str(tmp_path / "card")]) == 2
+    assert re.search("error: .*" + message, capsys.readouterr().err)
+    assert not (tmp_path / "card" / "card.json").exists()
+
+
+def test_speaker_override_and_held_out_val_do_not_mix(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main([str(FIXTURE), "--data", str(tmp_path), "--source", "ravdess:RAVDESS",
+              "--speaker", "ravdess:01", "--held-out", "val", "--out", str(tmp_path / "card")])
+    assert "not allowed with argument" in capsys.readouterr().err

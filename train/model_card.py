@@ -9,6 +9,10 @@ frontend; level robustness scales the clip by -12 and +6 dB (saturating), a
 stand-in for another microphone gain, since the default frontend has no gain
 control.
 
+With ``--held-out val`` each fold model is scored on its fold's validation
+speakers instead (from the ``split.json`` beside it): the per-corpus figures
+two recipes are compared on, before either one's test speakers are read.
+
     python -m emoedge.train.model_card --data ../shared/data \\
         --source ravdess:RAVDESS --source tess:TESS --source emodb:EMO-DB \\
         --out docs/model_card runs/default_cv/split*_seed0/model_int8.tflite
@@ -62,6 +66,20 @@ def held_out_clips(model, clips, speakers: Sequence[str] | None, limit: int | No
             per_corpus[clip.corpus].append(clip)
         chosen = [c for group in per_corpus.values() for c in group[:limit]]
     return chosen
+
+
+def split_speakers(model_path: str | os.PathLike, part: str) -> list[str]:
+    """The speakers of one part ("val", "test") of the split recorded in the
+    ``split.json`` beside a fold's model file (``RUN/splitK_seedS/``)."""
+    split_file = pathlib.Path(model_path).parent / "split.json"
+    if not split_file.is_file():
+        raise ValueError(f"{model_path}: no split.json beside it; --held-out {part} scores "
+                         "fold models inside their run folder")
+    speakers = json.loads(split_file.read_text())["parts"].get(part, {}).get("speakers", [])
+    if not speakers:
+        raise ValueError(f"{split_file}: the fold has no {part} speakers "
+                         "(a run trained with val_fraction = 0 has no validation speakers)")
+    return speakers
 
 
 def score_model(model, clips, *, snrs: Sequence[float] = SNRS_DB,
@@ -208,7 +226,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("models", nargs="+", help="model files (fold models of one recipe)")
     parser.add_argument("--data", required=True, help="corpus root")
     parser.add_argument("--source", action="append", required=True, help="kind:path, relative to --data")
-    parser.add_argument("--speaker", action="append", help="override the test speakers")
+    chosen_speakers = parser.add_mutually_exclusive_group()
+    chosen_speakers.add_argument("--speaker", action="append", help="override the test speakers")
+    chosen_speakers.add_argument(
+        "--held-out", choices=("test", "val"), default="test",
+        help="test: each model's test speakers (its metadata); val: the validation speakers "
+             "of its fold (split.json beside it), to compare recipes without reading test")
     parser.add_argument("--limit", type=int, help="at most this many clips per corpus (smoke test)")
     parser.add_argument("--out", required=True, help="folder for card.json, card.md, confusion and robustness PNGs")
     args = parser.parse_args(argv)
@@ -227,7 +250,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     for path in args.models:
         model = emoedge.load_model(path, num_threads=1)
         labels = model.labels
-        chosen = held_out_clips(model, clips, args.speaker, args.limit)
+        try:
+            speakers = (split_speakers(path, "val") if args.held_out == "val"
+                        else args.speaker)
+            chosen = held_out_clips(model, clips, speakers, args.limit)
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
         print(f"{path}: {len(chosen)} held-out clips", file=sys.stderr)
         result = score_model(model, chosen, data_root=args.data, progress=True)
         add_float_reference(result, path, args.data, list(labels))
@@ -238,8 +267,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     plot_robustness(summary, out / "robustness.png")
     models = [{"path": path, "sha256": hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest()}
               for path in args.models]
-    (out / "card.json").write_text(json.dumps({"models": models, "per_model": per_model,
-                                               "summary": summary}, indent=1) + "\n")
+    held_out = "chosen speakers" if args.speaker else f"{args.held_out} speakers"
+    (out / "card.json").write_text(json.dumps({"models": models, "held_out": held_out,
+                                               "per_model": per_model, "summary": summary},
+                                              indent=1) + "\n")
     table = markdown_table(summary)
     (out / "card.md").write_text(table)
     print(table, end="")
