@@ -119,7 +119,8 @@ def test_held_out_val_scores_the_folds_validation_speakers(tmp_path):
     assert main([str(model), "--data", str(data), "--source", "ravdess:RAVDESS",
                  "--held-out", "val", "--out", str(out)]) == 0
     card = json.loads((out / "card.json").read_text())
-    assert card["held_out"] == "val speakers"
+    assert card["held_out"] == "each model's val speakers"
+    assert (out / "card.md").read_text().startswith("Scored on each model's val speakers.\n")
     rows = card["per_model"][0]["ravdess"]["predictions"]
     assert sorted(r["path"] for r in rows) == [
         "RAVDESS/Actor_02/03-01-01-01-01-01-02.wav", "RAVDESS/Actor_02/03-01-03-01-01-01-02.wav"]

@@ -267,11 +267,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     plot_robustness(summary, out / "robustness.png")
     models = [{"path": path, "sha256": hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest()}
               for path in args.models]
-    held_out = "chosen speakers" if args.speaker else f"{args.held_out} speakers"
+    held_out = ("the speakers given by --speaker" if args.speaker
+                else f"each model's {args.held_out} speakers")
     (out / "card.json").write_text(json.dumps({"models": models, "held_out": held_out,
                                                "per_model": per_model, "summary": summary},
                                               indent=1) + "\n")
-    table = markdown_table(summary)
+    table = f"Scored on {held_out}.\n\n" + markdown_table(summary)
     (out / "card.md").write_text(table)
     print(table, end="")
     return 0
