@@ -594,7 +594,7 @@ def test_kfold_round_robin_by_hash():
     assert [fold.name for fold in folds] == ["fold1-of-3", "fold2-of-3", "fold3-of-3"]
     assert dict(folds[1].settings) == {"method": "speaker_kfold", "fold": 2, "folds": 3,
                                        "explicit_folds": False, "val_fraction": 0.2, "val_corpora": None,
-                                       "salt": "emoedge"}
+                                       "val_by_corpus": False, "salt": "emoedge"}
     for fold in folds:
         training = [s for s in speakers if s not in fold.speakers()["test"]]
         expected = sorted(training, key=lambda s: (speaker_hash(s, "emoedge:val"), s))[:1]
@@ -748,3 +748,58 @@ def test_kfold_validation_can_be_limited_to_some_corpora():
     for split in speaker_kfold(clips, 4, val_fraction=0.3, val_corpora=["ravdess"]):
         assert split.val and all(c.corpus == "ravdess" for c in split.val)
         assert {"tess:OAF", "tess:YAF"} <= {c.speaker for c in split.train + split.test}
+
+
+def _two_corpora(ravdess: int = 12, emodb: int = 4):
+    from emoedge.train.data import Clip
+
+    return [Clip(path=f"{corpus}{spk}_{i}.wav", label="happy", speaker=f"{corpus}:{spk:02d}",
+                 corpus=corpus)
+            for corpus, count in (("ravdess", ravdess), ("emodb", emodb))
+            for spk in range(count) for i in range(2)]
+
+
+def test_kfold_validation_by_corpus_draws_each_corpus_apart():
+    from emoedge.train.data import speaker_hash, speaker_kfold
+
+    clips = _two_corpora()
+    folds = [["ravdess:00", "ravdess:01", "ravdess:02", "emodb:00"],
+             ["ravdess:03", "ravdess:04", "ravdess:05", "emodb:01"]]
+    pooled = speaker_kfold(clips, folds=folds, val_fraction=0.25)
+    apart = speaker_kfold(clips, folds=folds, val_fraction=0.25, val_by_corpus=True)
+    for plain, split in zip(pooled, apart):
+        test = set(split.speakers()["test"])
+        assert test == set(plain.speakers()["test"])  # the test folds do not move
+        expected = []
+        for corpus in ("emodb", "ravdess"):
+            # 9 RAVDESS and 3 EMO-DB training speakers: 0.25 of each, rounded, at least one
+            training = [c.speaker for c in clips if c.corpus == corpus and c.speaker not in test]
+            ranked = sorted(set(training), key=lambda s: (speaker_hash(s, "emoedge:val"), s))
+            expected += ranked[:{"ravdess": 2, "emodb": 1}[corpus]]
+        assert split.speakers()["val"] == sorted(expected)
+        assert split.settings["val_by_corpus"] is True
+        assert not set(split.speakers()["val"]) & set(split.speakers()["train"])
+    assert len(pooled[0].speakers()["val"]) == 3  # 0.25 of 12 pooled speakers
+
+
+def test_kfold_validation_by_corpus_names_a_corpus_too_small_to_spare_one():
+    from emoedge.train.data import DataError, speaker_kfold
+
+    clips = _two_corpora(ravdess=6, emodb=2)
+    with pytest.raises(DataError, match=r"emodb: kfold: 1 training speaker\(s\) cannot spare "
+                                        r"one for validation"):
+        speaker_kfold(clips, folds=[["ravdess:00", "emodb:00"]], val_fraction=0.25,
+                      val_by_corpus=True)
+    # limiting validation to the other corpus leaves the small one training
+    split, = speaker_kfold(clips, folds=[["ravdess:00", "emodb:00"]], val_fraction=0.25,
+                           val_corpora=["ravdess"], val_by_corpus=True)
+    assert "emodb:01" in split.speakers()["train"]
+
+
+def test_val_by_corpus_is_refused_outside_kfold():
+    from emoedge.train.recipe import RecipeError, load_recipe
+
+    assert load_recipe(None, ['data.split="kfold"', "data.val_by_corpus=true"]).data.val_by_corpus
+    with pytest.raises(RecipeError, match='val_by_corpus applies to split = "kfold" only, '
+                                          "not 'speaker'"):
+        load_recipe(None, ['data.split="speaker"', "data.val_by_corpus=true"])

@@ -50,6 +50,7 @@ class DataSection:
     fold_groups: tuple[tuple[str, ...], ...] = ()
     val_fraction: float = 0.15
     val_corpora: tuple[str, ...] = ()  # kfold: draw validation speakers only from these
+    val_by_corpus: bool = False  # kfold: draw val_fraction of each corpus's speakers apart
     test_fraction: float = 0.15
     allow_speaker_overlap: bool = False
     corpus_balance: bool = True
@@ -60,6 +61,9 @@ class DataSection:
     trust_pickle: bool = False
 
     def __post_init__(self) -> None:
+        if self.val_by_corpus and self.split != "kfold":
+            raise ValueError(f"val_by_corpus applies to split = \"kfold\" only, "
+                             f"not {self.split!r}")
         if not isinstance(self.corpus_weights, Mapping):
             raise ValueError("corpus_weights must be a table of corpus = weight, "
                              f"got {self.corpus_weights!r}")

@@ -251,7 +251,8 @@ def _nearest_movable(part_of: Mapping[str, str], hashes: Mapping[str, float],
 def speaker_kfold(clips: Iterable[Clip], k: int | None = None, *,
                   folds: Sequence[Sequence[str]] | None = None, salt: str = DEFAULT_SALT,
                   val_fraction: float = 0.15,
-                  val_corpora: Sequence[str] | None = None) -> list[Split]:
+                  val_corpora: Sequence[str] | None = None,
+                  val_by_corpus: bool = False) -> list[Split]:
     """Leave-speakers-out cross-validation: one Split per test fold.
 
     Without ``folds``, speakers are sorted by :func:`speaker_hash` and dealt
@@ -263,6 +264,9 @@ def speaker_kfold(clips: Iterable[Clip], k: int | None = None, *,
     come first by a second stable hash, so a test fold never chooses a model.
     ``val_corpora`` limits validation to speakers of those corpora (e.g. keep
     TESS, two speakers and trivially separable, always in training).
+    ``val_by_corpus`` takes the fraction of each corpus's training speakers
+    separately (at least one of each), so a small corpus is not left
+    without validation speakers by the draw.
 
     Raises:
         DataError: k outside [2, speakers], ``k`` disagreeing with
@@ -285,13 +289,14 @@ def speaker_kfold(clips: Iterable[Clip], k: int | None = None, *,
         if val_corpora is not None and not candidates:
             raise DataError(f"kfold: no training speaker of {', '.join(val_corpora)} "
                             "is left for validation")
-        validation = _validation_speakers(candidates, val_fraction, salt)
+        validation = (_validation_by_corpus(candidates, val_fraction, salt) if val_by_corpus
+                      else _validation_speakers(candidates, val_fraction, salt))
         part_of = {speaker: "test" if speaker in test_speakers
                    else "val" if speaker in validation else "train" for speaker in groups}
         settings = {"method": "speaker_kfold", "fold": index + 1, "folds": len(test_folds),
                     "explicit_folds": folds is not None, "val_fraction": val_fraction,
                     "val_corpora": list(val_corpora) if val_corpora is not None else None,
-                    "salt": salt}
+                    "val_by_corpus": val_by_corpus, "salt": salt}
         splits.append(_assemble(f"fold{index + 1}-of-{len(test_folds)}", groups, part_of,
                                 settings))
     return splits
@@ -321,6 +326,17 @@ def _explicit_folds(groups: Mapping[str, list[Clip]],
                 raise DataError(f"kfold: speaker {speaker!r} is in more than one fold")
             seen.add(speaker)
     return [set(fold) for fold in folds]
+
+
+def _validation_by_corpus(training: list[str], fraction: float, salt: str) -> set[str]:
+    validation: set[str] = set()
+    for corpus in sorted({speaker.split(":", 1)[0] for speaker in training}):
+        try:
+            validation |= _validation_speakers(
+                [s for s in training if s.split(":", 1)[0] == corpus], fraction, salt)
+        except DataError as error:
+            raise DataError(f"{corpus}: {error}") from None
+    return validation
 
 
 def _validation_speakers(training: list[str], fraction: float, salt: str) -> set[str]:

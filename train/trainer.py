@@ -86,12 +86,11 @@ def make_splits(recipe: Recipe, clips) -> list:
         return [splits.speaker_split(clips, val_fraction=data.val_fraction,
                                      test_fraction=data.test_fraction)]
     if data.split == "kfold":
-        val_corpora = data.val_corpora or None
+        validation = {"val_fraction": data.val_fraction, "val_corpora": data.val_corpora or None,
+                      "val_by_corpus": data.val_by_corpus}
         if data.fold_groups:  # explicit folds set their own number
-            return list(splits.speaker_kfold(clips, val_fraction=data.val_fraction,
-                                             folds=data.fold_groups, val_corpora=val_corpora))
-        return list(splits.speaker_kfold(clips, data.folds, val_fraction=data.val_fraction,
-                                         val_corpora=val_corpora))
+            return list(splits.speaker_kfold(clips, folds=data.fold_groups, **validation))
+        return list(splits.speaker_kfold(clips, data.folds, **validation))
     if data.split == "random":
         return [splits.random_split(clips, val_fraction=data.val_fraction,
                                     test_fraction=data.test_fraction, seed=0,
