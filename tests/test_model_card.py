@@ -100,21 +100,22 @@ def _ravdess_folder(root: pathlib.Path) -> pathlib.Path:
     return root
 
 
-def _fold(tmp_path, parts: dict) -> pathlib.Path:
+def _fold(tmp_path, split_record: str) -> pathlib.Path:
+    """A copy of the fixture model in a fold folder, beside ``split_record`` (split.json)."""
     import shutil
 
     fold = tmp_path / "run" / "split0_seed0"
     fold.mkdir(parents=True)
     shutil.copy(FIXTURE, fold / "model_int8.tflite")
-    (fold / "split.json").write_text(json.dumps({"parts": parts}))
+    (fold / "split.json").write_text(split_record)
     return fold / "model_int8.tflite"
 
 
 def test_held_out_val_scores_the_folds_validation_speakers(tmp_path):
     data = _ravdess_folder(tmp_path / "data")
-    model = _fold(tmp_path, {"train": {"speakers": ["ravdess:03"]},
-                             "val": {"speakers": ["ravdess:02"]},
-                             "test": {"speakers": ["ravdess:01"]}})
+    model = _fold(tmp_path, json.dumps({"parts": {"train": {"speakers": ["ravdess:03"]},
+                                                  "val": {"speakers": ["ravdess:02"]},
+                                                  "test": {"speakers": ["ravdess:01"]}}}))
     out = tmp_path / "card"
     assert main([str(model), "--data", str(data), "--source", "ravdess:RAVDESS",
                  "--held-out", "val", "--out", str(out)]) == 0
@@ -126,21 +127,24 @@ def test_held_out_val_scores_the_folds_validation_speakers(tmp_path):
         "RAVDESS/Actor_02/03-01-01-01-01-01-02.wav", "RAVDESS/Actor_02/03-01-03-01-01-01-02.wav"]
 
 
-@pytest.mark.parametrize("parts, message", [
+@pytest.mark.parametrize("split_record, message", [
     (None, "no split.json beside it; --held-out val scores fold models inside their run folder"),
-    ({"train": {"speakers": ["ravdess:03"]}, "test": {"speakers": ["ravdess:01"]}},
+    ("not json", "split.json: not a split record written by emoedge train"),
+    ('{"folds": []}', "split.json: not a split record written by emoedge train"),
+    (json.dumps({"parts": {"train": {"speakers": ["ravdess:03"]},
+                           "test": {"speakers": ["ravdess:01"]}}}),
      r"the fold has no val speakers \(a run trained with val_fraction = 0"),
 ])
-def test_held_out_val_without_validation_speakers_is_a_clear_error(tmp_path, capsys, parts,
-                                                                   message):
+def test_held_out_val_without_validation_speakers_is_a_clear_error(tmp_path, capsys,
+                                                                   split_record, message):
     import re
 
     data = _ravdess_folder(tmp_path / "data")
-    if parts is None:
+    if split_record is None:
         model = tmp_path / "model_int8.tflite"
         model.write_bytes(FIXTURE.read_bytes())
     else:
-        model = _fold(tmp_path, parts)
+        model = _fold(tmp_path, split_record)
     assert main([str(model), "--data", str(data), "--source", "ravdess:RAVDESS",
                  "--held-out", "val", "--out", str(tmp_path / "card")]) == 2
     assert re.search("error: .*" + message, capsys.readouterr().err)

@@ -75,7 +75,10 @@ def split_speakers(model_path: str | os.PathLike, part: str) -> list[str]:
     if not split_file.is_file():
         raise ValueError(f"{model_path}: no split.json beside it; --held-out {part} scores "
                          "fold models inside their run folder")
-    speakers = json.loads(split_file.read_text())["parts"].get(part, {}).get("speakers", [])
+    try:
+        speakers = json.loads(split_file.read_text())["parts"].get(part, {}).get("speakers", [])
+    except (json.JSONDecodeError, KeyError, AttributeError):
+        raise ValueError(f"{split_file}: not a split record written by emoedge train") from None
     if not speakers:
         raise ValueError(f"{split_file}: the fold has no {part} speakers "
                          "(a run trained with val_fraction = 0 has no validation speakers)")
