@@ -1,0 +1,100 @@
+"""Comparing two model cards fold by fold, with a paired bootstrap interval."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from emoedge.train.card_compare import compare_corpus, main
+from emoedge.train.metrics import classification_report, unweighted_accuracy
+
+LABELS = ["neutral", "happy", "sad", "angry"]
+
+
+def test_unweighted_accuracy_of_names_equals_the_report_ua():
+    rng = np.random.default_rng(3)
+    true = rng.integers(0, 3, 50)  # "angry" never occurs: left out of UA, as in the report
+    predicted = rng.integers(0, 4, 50)
+    names = np.array(LABELS)
+    assert unweighted_accuracy(names[true], names[predicted]) == pytest.approx(
+        classification_report(true, predicted, LABELS).ua, abs=1e-12)
+    # 2 of 2 happy, 1 of 2 sad right: (1 + 0.5) / 2
+    assert unweighted_accuracy(["happy", "happy", "sad", "sad"],
+                               ["happy", "happy", "sad", "happy"]) == 0.75
+
+
+def _entry(true, predicted, folder="x"):
+    return {"clips": len(true), "clean": {"ua": unweighted_accuracy(true, predicted)},
+            "predictions": [{"path": f"{folder}/{i}.wav", "true": t, "clean": p}
+                            for i, (t, p) in enumerate(zip(true, predicted))]}
+
+
+def _card(per_model, held_out="each model's val speakers"):
+    return {"held_out": held_out, "per_model": per_model}
+
+
+TRUE = ["happy", "happy", "sad", "sad"]
+
+
+def test_per_fold_figures_mean_change_and_folds_higher():
+    control = _card([{"ravdess": _entry(TRUE, ["happy", "sad", "sad", "sad"])},
+                     {"ravdess": _entry(TRUE, ["happy", "happy", "sad", "sad"]),
+                      "emodb": _entry(TRUE, ["sad", "sad", "sad", "sad"], "e")}])
+    candidate = _card([{"ravdess": _entry(TRUE, ["happy", "happy", "sad", "sad"])},
+                       {"ravdess": _entry(TRUE, ["happy", "happy", "sad", "happy"]),
+                        "emodb": _entry(TRUE, ["happy", "sad", "sad", "sad"], "e")}])
+    ravdess = compare_corpus(control, candidate, "ravdess", resamples=200)
+    assert ravdess.folds == (1, 2)
+    assert ravdess.control_ua == (75.0, 100.0) and ravdess.candidate_ua == (100.0, 75.0)
+    assert ravdess.change == 0.0 and ravdess.folds_higher == 1
+    emodb = compare_corpus(control, candidate, "emodb", resamples=200)
+    assert emodb.folds == (2,) and emodb.change == 25.0
+    assert emodb.interval[0] <= 25.0 <= emodb.interval[1]
+
+
+def test_the_interval_is_exact_where_resampling_cannot_move_the_change():
+    control = _card([{"ravdess": _entry(TRUE, ["sad", "sad", "happy", "happy"])}])
+    candidate = _card([{"ravdess": _entry(TRUE, TRUE)}])
+    assert compare_corpus(control, candidate, "ravdess").interval == (100.0, 100.0)
+    assert compare_corpus(control, control, "ravdess").interval == (0.0, 0.0)
+
+
+def test_main_prints_the_table(tmp_path, capsys):
+    control = _card([{"ravdess": _entry(TRUE, ["happy", "sad", "sad", "sad"])}])
+    candidate = _card([{"ravdess": _entry(TRUE, TRUE)}])
+    paths = []
+    for name, card in (("a", control), ("b", candidate)):
+        paths.append(tmp_path / f"{name}.json")
+        paths[-1].write_text(json.dumps(card))
+    assert main([str(p) for p in paths] + ["--resamples", "100", "--plot",
+                                           str(tmp_path / "change.png")]) == 0
+    assert (tmp_path / "change.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    table = capsys.readouterr().out
+    assert table.splitlines()[0] == ("| corpus | fold 1 | mean | folds higher "
+                                     "| 95 % interval of the change |")
+    assert table.splitlines()[2].startswith("| ravdess | 75.0 → 100.0 | 75.0 → 100.0 (+25.0) "
+                                            "| 1 of 1 | ")
+
+
+@pytest.mark.parametrize("candidate, message", [
+    (_card([{"ravdess": _entry(TRUE, TRUE)}], held_out="each model's test speakers"),
+     "the cards scored different speakers"),
+    (_card([{"ravdess": _entry(TRUE, TRUE, folder="y")}]),
+     "fold 1, ravdess: the cards scored different clips"),
+    (_card([{"ravdess": _entry(TRUE, TRUE)}, {"ravdess": _entry(TRUE, TRUE)}]),
+     "the cards hold 1 and 2 models; compare runs of the same folds"),
+    (_card([{"emodb": _entry(TRUE, TRUE)}]), "fold 1: only one card scores emodb"),
+    (_card([{"ravdess": _entry(TRUE, TRUE), "tess": _entry(TRUE, TRUE, "t")}]),
+     "fold 1: only one card scores tess"),
+    (None, "No such file"),
+])
+def test_cards_that_cannot_be_paired_are_refused(tmp_path, capsys, candidate, message):
+    control_path = tmp_path / "control.json"
+    control_path.write_text(json.dumps(_card([{"ravdess": _entry(TRUE, TRUE)}])))
+    candidate_path = tmp_path / "candidate.json"
+    if candidate is not None:
+        candidate_path.write_text(json.dumps(candidate))
+    assert main([str(control_path), str(candidate_path)]) == 2
+    assert message in capsys.readouterr().err

@@ -1,0 +1,170 @@
+"""Two model cards of the same folds and speakers, compared corpus by corpus.
+
+A recipe change is judged by scoring both runs' fold models on the same
+held-out clips (``python -m emoedge.train.model_card ... --held-out val``)
+and comparing the two ``card.json`` files: per fold and corpus the clean UA
+of each, the mean over folds, how many folds rose, and a paired bootstrap
+interval for the change of the mean. The bootstrap resamples each fold's
+clips (the same draw for both cards), so it measures how much the figure
+depends on which clips happened to be held out; it does not measure
+training noise (another seed), which needs more runs.
+
+    python -m emoedge.train.card_compare CONTROL/card.json CANDIDATE/card.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from .metrics import unweighted_accuracy
+
+RESAMPLES = 2000
+
+
+@dataclass(frozen=True, kw_only=True)
+class CorpusComparison:
+    """One corpus: UA in points (0-100) per fold, control and candidate."""
+
+    corpus: str
+    folds: tuple[int, ...]          # 1-based fold numbers that score this corpus
+    control_ua: tuple[float, ...]
+    candidate_ua: tuple[float, ...]
+    interval: tuple[float, float]   # 95 % paired bootstrap interval of the mean change
+
+    @property
+    def change(self) -> float:
+        return float(np.mean(self.candidate_ua) - np.mean(self.control_ua))
+
+    @property
+    def folds_higher(self) -> int:
+        return sum(b > a for a, b in zip(self.control_ua, self.candidate_ua))
+
+
+@dataclass(frozen=True, kw_only=True)
+class PairedFold:
+    """One fold's clips of one corpus, scored by both cards, in the same order."""
+
+    number: int           # 1-based
+    control_ua: float     # the cards' own clean UA, in points
+    candidate_ua: float
+    true: np.ndarray      # (clips,) label names
+    control: np.ndarray   # (clips,) predicted label names
+    candidate: np.ndarray
+
+
+def paired_folds(control: dict, candidate: dict, corpus: str) -> list[PairedFold]:
+    """The folds that score ``corpus``, with both cards' predictions."""
+    if len(control["per_model"]) != len(candidate["per_model"]):
+        raise ValueError(f"the cards hold {len(control['per_model'])} and "
+                         f"{len(candidate['per_model'])} models; compare runs of the same folds")
+    folds = []
+    for number, (a, b) in enumerate(zip(control["per_model"], candidate["per_model"]), start=1):
+        if (corpus in a) != (corpus in b):
+            raise ValueError(f"fold {number}: only one card scores {corpus}")
+        if corpus not in a:
+            continue
+        rows_a, rows_b = a[corpus]["predictions"], b[corpus]["predictions"]
+        if [r["path"] for r in rows_a] != [r["path"] for r in rows_b]:
+            raise ValueError(f"fold {number}, {corpus}: the cards scored different clips")
+        folds.append(PairedFold(number=number, control_ua=100 * a[corpus]["clean"]["ua"],
+                                candidate_ua=100 * b[corpus]["clean"]["ua"],
+                                true=np.array([r["true"] for r in rows_a]),
+                                control=np.array([r["clean"] for r in rows_a]),
+                                candidate=np.array([r["clean"] for r in rows_b])))
+    return folds
+
+
+def compare_corpus(control: dict, candidate: dict, corpus: str, *,
+                   resamples: int = RESAMPLES, seed: int = 0) -> CorpusComparison:
+    folds = paired_folds(control, candidate, corpus)
+    rng = np.random.default_rng(seed)
+    changes = np.zeros(resamples)
+    for fold in folds:
+        for index in range(resamples):
+            draw = rng.integers(0, len(fold.true), len(fold.true))
+            changes[index] += (unweighted_accuracy(fold.true[draw], fold.candidate[draw])
+                               - unweighted_accuracy(fold.true[draw], fold.control[draw]))
+    low, high = np.percentile(100 * changes / len(folds), [2.5, 97.5])
+    return CorpusComparison(
+        corpus=corpus, folds=tuple(f.number for f in folds),
+        control_ua=tuple(f.control_ua for f in folds),
+        candidate_ua=tuple(f.candidate_ua for f in folds),
+        interval=(float(low), float(high)))
+
+
+def markdown(comparisons: Sequence[CorpusComparison], fold_count: int) -> str:
+    header = ("| corpus | " + " | ".join(f"fold {n}" for n in range(1, fold_count + 1))
+              + " | mean | folds higher | 95 % interval of the change |")
+    lines = [header, "|" + "---|" * (fold_count + 4)]
+    for c in comparisons:
+        cells = {n: f"{a:.1f} → {b:.1f}" for n, a, b in zip(c.folds, c.control_ua,
+                                                             c.candidate_ua)}
+        lines.append(
+            f"| {c.corpus} | " + " | ".join(cells.get(n, "") for n in range(1, fold_count + 1))
+            + f" | {np.mean(c.control_ua):.1f} → {np.mean(c.candidate_ua):.1f} "
+            f"({c.change:+.1f}) | {c.folds_higher} of {len(c.folds)} "
+            f"| {c.interval[0]:+.1f} to {c.interval[1]:+.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(comparisons: Sequence[CorpusComparison], path: str) -> None:
+    """One panel per corpus: each fold's UA, control to candidate, as a line."""
+    from .report import _pyplot
+
+    plt = _pyplot()
+    figure, axes = plt.subplots(1, len(comparisons), figsize=(4.5 * len(comparisons), 4),
+                                squeeze=False)
+    for axis, c in zip(axes[0], comparisons):
+        for number, a, b in zip(c.folds, c.control_ua, c.candidate_ua):
+            axis.plot([0, 1], [a, b], marker="o", color="tab:green" if b > a else "tab:red")
+            axis.annotate(f"fold {number}", (1, b), xytext=(6, 0), textcoords="offset points",
+                          va="center", fontsize=8)
+        axis.plot([0, 1], [np.mean(c.control_ua), np.mean(c.candidate_ua)], color="black",
+                  linewidth=3, label=f"mean {c.change:+.1f}")
+        axis.set_xticks([0, 1], ["control", "candidate"])
+        axis.set_xlim(-0.2, 1.35)
+        axis.set_title(f"{c.corpus}: 95 % interval {c.interval[0]:+.1f} to {c.interval[1]:+.1f}",
+                       fontsize=9)
+        axis.set_ylabel("UA (%)")
+        axis.legend(loc="lower left", fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("control", help="card.json of the run compared against")
+    parser.add_argument("candidate", help="card.json of the changed run")
+    parser.add_argument("--resamples", type=int, default=RESAMPLES)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--plot", help="also draw each fold's change, per corpus, into this PNG")
+    args = parser.parse_args(argv)
+    try:
+        control, candidate = (json.loads(open(path).read()) for path in
+                              (args.control, args.candidate))
+        if control.get("held_out") != candidate.get("held_out"):
+            raise ValueError(f"the cards scored different speakers: {control.get('held_out')!r} "
+                             f"and {candidate.get('held_out')!r}")
+        corpora = sorted({c for card in (control, candidate) for model in card["per_model"]
+                          for c in model
+                          if isinstance(model[c], dict) and "predictions" in model[c]})
+        comparisons = [compare_corpus(control, candidate, corpus, resamples=args.resamples,
+                                      seed=args.seed) for corpus in corpora]
+    except (OSError, ValueError, KeyError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(markdown(comparisons, len(control["per_model"])), end="")
+    if args.plot:
+        plot(comparisons, args.plot)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
