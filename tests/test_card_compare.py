@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from emoedge.train.card_compare import compare_corpus, main
+from emoedge.train.card_compare import compare_corpus, main, weighted_ua
 from emoedge.train.metrics import classification_report, unweighted_accuracy
 
 LABELS = ["neutral", "happy", "sad", "angry"]
@@ -59,6 +59,27 @@ def test_the_interval_is_exact_where_resampling_cannot_move_the_change():
     candidate = _card([{"ravdess": _entry(TRUE, TRUE)}])
     assert compare_corpus(control, candidate, "ravdess").interval == (100.0, 100.0)
     assert compare_corpus(control, control, "ravdess").interval == (0.0, 0.0)
+
+
+def test_a_clip_scored_by_several_folds_is_drawn_once_for_all_of_them():
+    """Folds that share validation clips (the same speaker validates several
+    folds) are one sample, not several: here fold 1 gains exactly the clip
+    fold 2 loses, so the mean change is 0 in every joint draw."""
+    worse = ["happy", "sad", "sad", "sad"]
+    control = _card([{"emodb": _entry(TRUE, worse)}, {"emodb": _entry(TRUE, TRUE)}])
+    candidate = _card([{"emodb": _entry(TRUE, TRUE)}, {"emodb": _entry(TRUE, worse)}])
+    comparison = compare_corpus(control, candidate, "emodb")
+    assert comparison.control_ua == (75.0, 100.0) and comparison.candidate_ua == (100.0, 75.0)
+    assert comparison.interval == (0.0, 0.0)
+
+
+def test_weighted_ua_counts_each_clip_its_weight_and_drops_weightless_labels():
+    true = np.array(["happy", "happy", "sad", "sad"])
+    correct = np.array([True, False, True, True])
+    assert weighted_ua(true, correct, np.array([1, 1, 1, 1])) == 0.75
+    assert weighted_ua(true, correct, np.array([3, 1, 0, 2])) == (0.75 + 1.0) / 2
+    assert weighted_ua(true, correct, np.array([0, 2, 0, 0])) == 0.0  # sad has no weight
+    assert np.isnan(weighted_ua(true, correct, np.zeros(4)))
 
 
 def test_main_prints_the_table(tmp_path, capsys):

@@ -4,10 +4,11 @@ A recipe change is judged by scoring both runs' fold models on the same
 held-out clips (``python -m emoedge.train.model_card ... --held-out val``)
 and comparing the two ``card.json`` files: per fold and corpus the clean UA
 of each, the mean over folds, how many folds rose, and a paired bootstrap
-interval for the change of the mean. The bootstrap resamples each fold's
-clips (the same draw for both cards), so it measures how much the figure
-depends on which clips happened to be held out; it does not measure
-training noise (another seed), which needs more runs.
+interval for the change of the mean. The bootstrap resamples the clips
+(the same draw for both cards, and for every fold that scores a clip), so
+it measures how much the figure depends on which clips happened to be held
+out; it does not measure training noise (another seed), which needs more
+runs.
 
     python -m emoedge.train.card_compare CONTROL/card.json CANDIDATE/card.json
 """
@@ -22,7 +23,6 @@ from typing import Sequence
 
 import numpy as np
 
-from .metrics import unweighted_accuracy
 
 RESAMPLES = 2000
 
@@ -53,6 +53,7 @@ class PairedFold:
     number: int           # 1-based
     control_ua: float     # the cards' own clean UA, in points
     candidate_ua: float
+    paths: tuple[str, ...]  # (clips,) relative audio paths
     true: np.ndarray      # (clips,) label names
     control: np.ndarray   # (clips,) predicted label names
     candidate: np.ndarray
@@ -74,23 +75,46 @@ def paired_folds(control: dict, candidate: dict, corpus: str) -> list[PairedFold
             raise ValueError(f"fold {number}, {corpus}: the cards scored different clips")
         folds.append(PairedFold(number=number, control_ua=100 * a[corpus]["clean"]["ua"],
                                 candidate_ua=100 * b[corpus]["clean"]["ua"],
+                                paths=tuple(r["path"] for r in rows_a),
                                 true=np.array([r["true"] for r in rows_a]),
                                 control=np.array([r["clean"] for r in rows_a]),
                                 candidate=np.array([r["clean"] for r in rows_b])))
     return folds
 
 
+def weighted_ua(true: np.ndarray, correct: np.ndarray, weights: np.ndarray) -> float:
+    """UA with each clip counted ``weights`` times: the mean recall over the
+    labels that keep some weight; NaN if none does. Shapes (clips,)."""
+    recalls = [np.sum(weights[true == label] * correct[true == label])
+               / np.sum(weights[true == label])
+               for label in np.unique(true) if np.sum(weights[true == label]) > 0]
+    return float(np.mean(recalls)) if recalls else float("nan")
+
+
+def bootstrap_changes(folds: Sequence[PairedFold], *, resamples: int,
+                      rng: np.random.Generator) -> np.ndarray:
+    """The mean-over-folds UA change (points) under ``resamples`` clip
+    bootstraps, shape (resamples,). Clips are drawn from the union of the
+    folds' clips, so a clip that several folds score (a validation speaker
+    shared by folds) is drawn once for all of them."""
+    paths = sorted({path for fold in folds for path in fold.paths})
+    position = {path: index for index, path in enumerate(paths)}
+    indices = [np.array([position[path] for path in fold.paths]) for fold in folds]
+    changes = np.empty(resamples)
+    for draw in range(resamples):
+        counts = rng.multinomial(len(paths), np.full(len(paths), 1 / len(paths)))
+        changes[draw] = np.nanmean([
+            weighted_ua(fold.true, fold.candidate == fold.true, counts[index])
+            - weighted_ua(fold.true, fold.control == fold.true, counts[index])
+            for fold, index in zip(folds, indices)])
+    return 100 * changes
+
+
 def compare_corpus(control: dict, candidate: dict, corpus: str, *,
                    resamples: int = RESAMPLES, seed: int = 0) -> CorpusComparison:
     folds = paired_folds(control, candidate, corpus)
-    rng = np.random.default_rng(seed)
-    changes = np.zeros(resamples)
-    for fold in folds:
-        for index in range(resamples):
-            draw = rng.integers(0, len(fold.true), len(fold.true))
-            changes[index] += (unweighted_accuracy(fold.true[draw], fold.candidate[draw])
-                               - unweighted_accuracy(fold.true[draw], fold.control[draw]))
-    low, high = np.percentile(100 * changes / len(folds), [2.5, 97.5])
+    changes = bootstrap_changes(folds, resamples=resamples, rng=np.random.default_rng(seed))
+    low, high = np.percentile(changes, [2.5, 97.5])
     return CorpusComparison(
         corpus=corpus, folds=tuple(f.number for f in folds),
         control_ua=tuple(f.control_ua for f in folds),
