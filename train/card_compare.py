@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import pathlib
 import sys
 from dataclasses import dataclass
 from typing import Sequence
@@ -55,8 +56,8 @@ class PairedFold:
     candidate_ua: float
     paths: tuple[str, ...]  # (clips,) relative audio paths
     true: np.ndarray      # (clips,) label names
-    control: np.ndarray   # (clips,) predicted label names
-    candidate: np.ndarray
+    control_correct: np.ndarray   # (clips,) bool: the control card's label is the true one
+    candidate_correct: np.ndarray
 
 
 def paired_folds(control: dict, candidate: dict, corpus: str) -> list[PairedFold]:
@@ -73,22 +74,23 @@ def paired_folds(control: dict, candidate: dict, corpus: str) -> list[PairedFold
         rows_a, rows_b = a[corpus]["predictions"], b[corpus]["predictions"]
         if [r["path"] for r in rows_a] != [r["path"] for r in rows_b]:
             raise ValueError(f"fold {number}, {corpus}: the cards scored different clips")
+        true = np.array([r["true"] for r in rows_a])
         folds.append(PairedFold(number=number, control_ua=100 * a[corpus]["clean"]["ua"],
                                 candidate_ua=100 * b[corpus]["clean"]["ua"],
-                                paths=tuple(r["path"] for r in rows_a),
-                                true=np.array([r["true"] for r in rows_a]),
-                                control=np.array([r["clean"] for r in rows_a]),
-                                candidate=np.array([r["clean"] for r in rows_b])))
+                                paths=tuple(r["path"] for r in rows_a), true=true,
+                                control_correct=np.array([r["clean"] for r in rows_a]) == true,
+                                candidate_correct=np.array([r["clean"] for r in rows_b]) == true))
     return folds
 
 
 def weighted_ua(true: np.ndarray, correct: np.ndarray, weights: np.ndarray) -> float:
     """UA with each clip counted ``weights`` times: the mean recall over the
     labels that keep some weight; NaN if none does. Shapes (clips,)."""
-    recalls = [np.sum(weights[true == label] * correct[true == label])
-               / np.sum(weights[true == label])
-               for label in np.unique(true) if np.sum(weights[true == label]) > 0]
-    return float(np.mean(recalls)) if recalls else float("nan")
+    _, label_of = np.unique(true, return_inverse=True)
+    total = np.bincount(label_of, weights)
+    hits = np.bincount(label_of, weights * correct)
+    kept = total > 0
+    return float(np.mean(hits[kept] / total[kept])) if kept.any() else float("nan")
 
 
 def bootstrap_changes(folds: Sequence[PairedFold], *, resamples: int,
@@ -104,8 +106,8 @@ def bootstrap_changes(folds: Sequence[PairedFold], *, resamples: int,
     for draw in range(resamples):
         counts = rng.multinomial(len(paths), np.full(len(paths), 1 / len(paths)))
         changes[draw] = np.nanmean([
-            weighted_ua(fold.true, fold.candidate == fold.true, counts[index])
-            - weighted_ua(fold.true, fold.control == fold.true, counts[index])
+            weighted_ua(fold.true, fold.candidate_correct, counts[index])
+            - weighted_ua(fold.true, fold.control_correct, counts[index])
             for fold, index in zip(folds, indices)])
     return 100 * changes
 
@@ -171,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--plot", help="also draw each fold's change, per corpus, into this PNG")
     args = parser.parse_args(argv)
     try:
-        control, candidate = (json.loads(open(path).read()) for path in
+        control, candidate = (json.loads(pathlib.Path(path).read_text()) for path in
                               (args.control, args.candidate))
         if control.get("held_out") != candidate.get("held_out"):
             raise ValueError(f"the cards scored different speakers: {control.get('held_out')!r} "

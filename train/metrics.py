@@ -72,14 +72,6 @@ def classification_report(true: Sequence[int], predicted: Sequence[int],
         f1=tuple(float(v) for v in f1), support=tuple(int(v) for v in support))
 
 
-def unweighted_accuracy(true: Sequence, predicted: Sequence) -> float:
-    """UA of two label sequences of equal length (any labels, e.g. names):
-    the mean recall over the labels present in ``true``, in [0, 1]."""
-    true, predicted = np.asarray(true), np.asarray(predicted)
-    return float(np.mean([np.mean(predicted[true == label] == label)
-                          for label in np.unique(true)]))
-
-
 def concordance_correlation(true: Sequence[float], predicted: Sequence[float]) -> float:
     """Lin's CCC: 2 cov / (var_t + var_p + (mean_t - mean_p)^2), population moments."""
     t = np.asarray(true, dtype=np.float64)
