@@ -285,7 +285,7 @@ def speaker_kfold(clips: Iterable[Clip], k: int | None = None, *,
     for index, test_speakers in enumerate(test_folds):
         training = [speaker for speaker in groups if speaker not in test_speakers]
         candidates = [speaker for speaker in training
-                      if val_corpora is None or speaker.split(":", 1)[0] in val_corpora]
+                      if val_corpora is None or _corpus_of(speaker) in val_corpora]
         if val_corpora is not None and not candidates:
             raise DataError(f"kfold: no training speaker of {', '.join(val_corpora)} "
                             "is left for validation")
@@ -328,12 +328,17 @@ def _explicit_folds(groups: Mapping[str, list[Clip]],
     return [set(fold) for fold in folds]
 
 
+def _corpus_of(speaker: str) -> str:
+    """The corpus part of a ``"<corpus>:<id>"`` speaker id."""
+    return speaker.split(":", 1)[0]
+
+
 def _validation_by_corpus(training: list[str], fraction: float, salt: str) -> set[str]:
     validation: set[str] = set()
-    for corpus in sorted({speaker.split(":", 1)[0] for speaker in training}):
+    for corpus in sorted({_corpus_of(speaker) for speaker in training}):
         try:
             validation |= _validation_speakers(
-                [s for s in training if s.split(":", 1)[0] == corpus], fraction, salt)
+                [s for s in training if _corpus_of(s) == corpus], fraction, salt)
         except DataError as error:
             raise DataError(f"{corpus}: {error}") from None
     return validation
