@@ -21,7 +21,8 @@ def representative():
 @pytest.mark.parametrize("architecture,input_norm", [
     ("dscnn", "global"), ("cnn2d", "global"), ("parallel-cnn", "global"), ("mlp", "global"),
     ("cnn1d", "global"), ("crnn", "global"),
-    ("cnn2d", "window-mean"), ("cnn2d", "both"), ("mlp", "both"), ("cnn1d", "window-mean")])
+    ("cnn2d", "window-mean"), ("cnn2d", "both"), ("mlp", "both"), ("cnn1d", "window-mean"),
+    ("cnn2d", "window-level")])
 def test_architecture_converts_to_integer_only_int8(tensorflow_available, representative,
                                                      architecture, input_norm):
     from emoedge.model_audit import audit_model
@@ -42,7 +43,9 @@ def test_architecture_converts_to_integer_only_int8(tensorflow_available, repres
     if input_norm == "window-mean":
         assert {"AVERAGE_POOL_2D", "SUB"} <= set(audit.ops)
         assert "ADD" not in audit.ops  # the export graph has no global offset to add
-    if (architecture, input_norm) == ("cnn2d", "window-mean"):
+    if input_norm == "window-level":
+        assert {"MEAN", "SUB"} <= set(audit.ops) and "ADD" not in audit.ops
+    if (architecture, input_norm) in {("cnn2d", "window-mean"), ("cnn2d", "window-level")}:
         # ... and the scale folds into the first convolution when it follows directly
         assert "MUL" not in audit.ops, audit.ops
 
@@ -83,7 +86,27 @@ def test_window_mean_norm_cancels_a_constant_offset_per_channel(tensorflow_avail
 
 
 @pytest.mark.tf
-@pytest.mark.parametrize("input_norm", ["global", "window-mean", "both"])
+def test_window_level_norm_cancels_a_level_change_but_not_a_tilt(tensorflow_available,
+                                                                 representative):
+    # A gain change is the same offset on every log-mel channel and must
+    # cancel; a tilt across the channels is what this norm keeps for the
+    # model to see, so it must not.
+    from emoedge.train.models import ModelSpec, build_model
+
+    windows = representative[:4]
+    model = build_model(ModelSpec(architecture="cnn2d", frames=FRAMES, channels=CHANNELS,
+                                  outputs=OUTPUTS, feature_mean=400.0, feature_std=150.0,
+                                  input_norm="window-level"))
+    plain = model(windows, training=False).numpy()
+    louder = model(windows + np.float32(60.0), training=False).numpy()
+    tilted = model(windows + np.linspace(-80, 80, CHANNELS, dtype=np.float32)[None, None, :, None],
+                   training=False).numpy()
+    np.testing.assert_allclose(louder, plain, rtol=1e-4, atol=1e-4)
+    assert np.abs(tilted - plain).max() > 1e-2
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("input_norm", ["global", "window-mean", "window-level", "both"])
 def test_export_graph_computes_what_the_training_graph_does(tensorflow_available,
                                                             representative, input_norm):
     from emoedge.train.models import ModelSpec, build_model, with_batch_one

@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from typing import Callable
 
 ARCHITECTURES = ("dscnn", "cnn2d", "parallel-cnn", "mlp", "cnn1d", "crnn")
-INPUT_NORMS = ("global", "window-mean", "both")
+INPUT_NORMS = ("global", "window-mean", "window-level", "both")
 # The layers between the input and the first weighted layer: they normalise
 # the raw features. Quantization-aware training leaves them float so the
 # converter calibrates them from representative data, as in post-training
 # int8 (quantize/optimize.py says why).
 INPUT_NORMALISATION_LAYERS = frozenset({"normalise", "window_means", "remove_window_means",
+                                        "window_level", "remove_window_level",
                                         "global_and_centred"})
 
 
@@ -46,7 +47,11 @@ class ModelSpec:
         input_norm: "global" scales by the training mean and std only;
             "window-mean" also removes each channel's mean over the window,
             so a fixed microphone or speaker colouring (a constant offset per
-            log-mel channel) cancels; "both" feeds the two as two input maps.
+            log-mel channel) cancels; "window-level" removes only the mean
+            over all frames and channels of the window, so a level change
+            (the same offset on every channel) cancels but the window's
+            spectral tilt stays; "both" feeds the global and the
+            window-mean features as two input maps.
     """
 
     architecture: str
@@ -68,8 +73,8 @@ def build_model(spec: ModelSpec, *, batch_size: int | None = None, for_export: b
         spec: the architecture and its sizes.
         batch_size: fix the batch dimension (1 for export), or None.
         for_export: build the graph the int8 converter gets. With
-            ``input_norm="window-mean"`` it removes the window means from the
-            raw features before scaling, (x - m) / std instead of
+            ``input_norm="window-mean"`` (or ``"window-level"``) it removes
+            the window means from the raw features before scaling, (x - m) / std instead of
             (x - mu) / std - mean((x - mu) / std): equal up to float
             rounding (the global offset mu cancels), with the same weights,
             but the converter folds the scale into the first convolution, so
@@ -91,8 +96,8 @@ def build_model(spec: ModelSpec, *, batch_size: int | None = None, for_export: b
                          f"choose one of {', '.join(INPUT_NORMS)}")
     inputs = keras.Input((spec.frames, spec.channels, 1), batch_size=batch_size, name="features")
     std = spec.feature_std if spec.feature_std > 0 else 1.0
-    if for_export and spec.input_norm == "window-mean":
-        centred = _remove_window_means(inputs, spec, keras)
+    if for_export and spec.input_norm in _CENTRING:
+        centred = _CENTRING[spec.input_norm](inputs, spec, keras)
         x = keras.layers.Rescaling(1.0 / std, name="normalise")(centred)
     else:
         x = keras.layers.Rescaling(1.0 / std, offset=-spec.feature_mean / std, name="normalise")(inputs)
@@ -114,19 +119,30 @@ def with_batch_one(model, spec: ModelSpec):
 
 def _normalise_per_window(x, spec: ModelSpec, keras):
     """Apply ``spec.input_norm`` to globally scaled features (batch, frames,
-    channels, 1). Built from AVERAGE_POOL_2D and SUB, which the int8
+    channels, 1). Built from AVERAGE_POOL_2D or MEAN and SUB, which the int8
     converter and tfmot both know, so the device needs nothing new."""
     if spec.input_norm == "global":
         return x
+    if spec.input_norm in _CENTRING:
+        return _CENTRING[spec.input_norm](x, spec, keras)
     centred = _remove_window_means(x, spec, keras)
-    if spec.input_norm == "window-mean":
-        return centred
     return keras.layers.Concatenate(name="global_and_centred")([x, centred])
 
 
 def _remove_window_means(x, spec: ModelSpec, keras):
     channel_means = keras.layers.AveragePooling2D((spec.frames, 1), name="window_means")(x)
     return keras.layers.Subtract(name="remove_window_means")([x, channel_means])
+
+
+def _remove_window_level(x, spec: ModelSpec, keras):
+    # One mean over frames and channels (a MEAN op, as the models' global
+    # pooling already is), broadcast back by SUB.
+    level = keras.layers.GlobalAveragePooling2D(keepdims=True, name="window_level")(x)
+    return keras.layers.Subtract(name="remove_window_level")([x, level])
+
+
+# The input norms that centre each window, by what they remove.
+_CENTRING = {"window-mean": _remove_window_means, "window-level": _remove_window_level}
 
 
 def _width(spec: ModelSpec, channels: int) -> int:
