@@ -104,6 +104,30 @@ def test_main_prints_the_table(tmp_path, capsys):
                                             "| 1 of 1 | ")
 
 
+def test_condition_compares_that_column_of_both_cards(tmp_path, capsys):
+    """--condition reads the predictions under one perturbation: here the
+    candidate is better clean but worse at 10 dB SNR, and each column says so."""
+    def entry(clean, noisy):
+        rows = [{"path": f"x/{i}.wav", "true": t, "clean": c, "snr10": n}
+                for i, (t, c, n) in enumerate(zip(TRUE, clean, noisy))]
+        return {"clips": 4, "clean": {"ua": _ua(TRUE, clean)}, "snr10": {"ua": _ua(TRUE, noisy)},
+                "predictions": rows}
+    worse = ["happy", "sad", "sad", "sad"]
+    control = _card([{"ravdess": entry(worse, TRUE)}])
+    candidate = _card([{"ravdess": entry(TRUE, worse)}])
+    assert compare_corpus(control, candidate, "ravdess").change == 25.0
+    noisy = compare_corpus(control, candidate, "ravdess", condition="snr10")
+    assert noisy.control_ua == (100.0,) and noisy.candidate_ua == (75.0,)
+    paths = [tmp_path / "a.json", tmp_path / "b.json"]
+    for path, card in zip(paths, (control, candidate)):
+        path.write_text(json.dumps(card))
+    assert main([*map(str, paths), "--condition", "snr10", "--resamples", "50"]) == 0
+    assert "| 100.0 → 75.0 (-25.0) | 0 of 1 |" in capsys.readouterr().out
+    assert main([*map(str, paths), "--condition", "tilt+6"]) == 2
+    assert ("fold 1, ravdess: the control card has no 'tilt+6' condition"
+            in capsys.readouterr().err)
+
+
 @pytest.mark.parametrize("candidate, message", [
     (_card([{"ravdess": _entry(TRUE, TRUE)}], held_out="each model's test speakers"),
      "the cards scored different speakers"),

@@ -8,7 +8,7 @@ import pathlib
 import numpy as np
 import pytest
 
-from emoedge.train.model_card import add_noise, apply_gain, main
+from emoedge.train.model_card import add_noise, apply_gain, apply_tilt, main
 
 FIXTURE = pathlib.Path(__file__).parent / "fixtures" / "tiny_int8.tflite"
 
@@ -28,6 +28,24 @@ def test_apply_gain_scales_rounds_and_saturates():
     assert apply_gain(pcm, -12.0).tolist() == [0, 251, -251, 5024, -5024]
 
 
+def test_apply_tilt_tips_the_spectrum_by_the_asked_decibels_at_the_same_level():
+    n = np.arange(16000)
+    low = (8000 * np.sin(2 * np.pi * 100 * n / 16000)).astype(np.int16)
+    high = (8000 * np.sin(2 * np.pi * 7900 * n / 16000)).astype(np.int16)
+
+    def rms(x):
+        return np.sqrt(np.mean(x.astype(float) ** 2))
+
+    mixed = (low.astype(int) + high.astype(int) // 8).astype(np.int16)  # high 18 dB below low
+    for tilt in (-6.0, 6.0):
+        tilted = apply_tilt(mixed, tilt)
+        assert rms(tilted) == pytest.approx(rms(mixed), rel=1e-3)
+        spectrum = np.abs(np.fft.rfft(tilted.astype(float)))  # 1 Hz bins
+        high_over_low_db = 20 * np.log10(spectrum[7900] / spectrum[100])
+        assert high_over_low_db == pytest.approx(20 * np.log10(1 / 8) + tilt, abs=0.2)
+    assert apply_tilt(np.zeros(10, dtype=np.int16), 6.0).tolist() == [0] * 10
+
+
 def test_card_numbers_on_a_few_real_clips(data_dir, tmp_path):
     import emoedge
 
@@ -41,7 +59,8 @@ def test_card_numbers_on_a_few_real_clips(data_dir, tmp_path):
         entry = card["summary"][corpus]
         rows = card["per_model"][0][corpus]["predictions"]
         assert entry["clips"] == len(rows) == 4
-        for condition in ("clean", "snr20", "snr10", "snr0", "gain-12", "gain+6"):
+        for condition in ("clean", "snr20", "snr10", "snr0", "gain-12", "gain+6",
+                          "tilt-6", "tilt+6"):
             # UA = mean recall over the labels present, recomputed from the rows.
             present = sorted({r["true"] for r in rows})
             recalls = [np.mean([r[condition] == label for r in rows if r["true"] == label])

@@ -3,6 +3,7 @@
 A recipe change is judged by scoring both runs' fold models on the same
 held-out clips (``python -m emoedge.train.model_card ... --held-out val``)
 and comparing the two ``card.json`` files: per fold and corpus the clean UA
+(or, with ``--condition``, the UA under one of the card's perturbations)
 of each, the mean over folds, how many folds rose, and a paired bootstrap
 interval for the change of the mean. The bootstrap resamples the clips
 (the same draw for both cards, and for every fold that scores a clip), so
@@ -60,8 +61,10 @@ class PairedFold:
     candidate_correct: np.ndarray
 
 
-def paired_folds(control: dict, candidate: dict, corpus: str) -> list[PairedFold]:
-    """The folds that score ``corpus``, with both cards' predictions."""
+def paired_folds(control: dict, candidate: dict, corpus: str,
+                 condition: str = "clean") -> list[PairedFold]:
+    """The folds that score ``corpus``, with both cards' predictions under
+    ``condition`` ("clean", or a robustness column such as "snr10")."""
     if len(control["per_model"]) != len(candidate["per_model"]):
         raise ValueError(f"the cards hold {len(control['per_model'])} and "
                          f"{len(candidate['per_model'])} models; compare runs of the same folds")
@@ -74,12 +77,16 @@ def paired_folds(control: dict, candidate: dict, corpus: str) -> list[PairedFold
         rows_a, rows_b = a[corpus]["predictions"], b[corpus]["predictions"]
         if [r["path"] for r in rows_a] != [r["path"] for r in rows_b]:
             raise ValueError(f"fold {number}, {corpus}: the cards scored different clips")
+        for name, card in (("control", a), ("candidate", b)):
+            if condition not in card[corpus]:
+                raise ValueError(f"fold {number}, {corpus}: the {name} card has no "
+                                 f"{condition!r} condition")
         true = np.array([r["true"] for r in rows_a])
-        folds.append(PairedFold(number=number, control_ua=100 * a[corpus]["clean"]["ua"],
-                                candidate_ua=100 * b[corpus]["clean"]["ua"],
+        folds.append(PairedFold(number=number, control_ua=100 * a[corpus][condition]["ua"],
+                                candidate_ua=100 * b[corpus][condition]["ua"],
                                 paths=tuple(r["path"] for r in rows_a), true=true,
-                                control_correct=np.array([r["clean"] for r in rows_a]) == true,
-                                candidate_correct=np.array([r["clean"] for r in rows_b]) == true))
+                                control_correct=np.array([r[condition] for r in rows_a]) == true,
+                                candidate_correct=np.array([r[condition] for r in rows_b]) == true))
     return folds
 
 
@@ -112,9 +119,9 @@ def bootstrap_changes(folds: Sequence[PairedFold], *, resamples: int,
     return 100 * changes
 
 
-def compare_corpus(control: dict, candidate: dict, corpus: str, *,
+def compare_corpus(control: dict, candidate: dict, corpus: str, *, condition: str = "clean",
                    resamples: int = RESAMPLES, seed: int = 0) -> CorpusComparison:
-    folds = paired_folds(control, candidate, corpus)
+    folds = paired_folds(control, candidate, corpus, condition)
     changes = bootstrap_changes(folds, resamples=resamples, rng=np.random.default_rng(seed))
     low, high = np.percentile(changes, [2.5, 97.5])
     return CorpusComparison(
@@ -170,6 +177,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("candidate", help="card.json of the changed run")
     parser.add_argument("--resamples", type=int, default=RESAMPLES)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--condition", default="clean",
+                        help="the card column compared: clean (default), or e.g. snr10, "
+                             "gain-12, tilt+6")
     parser.add_argument("--plot", help="also draw each fold's change, per corpus, into this PNG")
     args = parser.parse_args(argv)
     try:
@@ -181,8 +191,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         corpora = sorted({c for card in (control, candidate) for model in card["per_model"]
                           for c in model
                           if isinstance(model[c], dict) and "predictions" in model[c]})
-        comparisons = [compare_corpus(control, candidate, corpus, resamples=args.resamples,
-                                      seed=args.seed) for corpus in corpora]
+        comparisons = [compare_corpus(control, candidate, corpus, condition=args.condition,
+                                      resamples=args.resamples, seed=args.seed)
+                       for corpus in corpora]
     except (OSError, ValueError, KeyError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -7,7 +7,9 @@ exactly the speakers they never saw, per corpus, from the audio files, with
 adds white noise at a given SNR (relative to the clip's own power) before the
 frontend; level robustness scales the clip by -12 and +6 dB (saturating), a
 stand-in for another microphone gain, since the default frontend has no gain
-control.
+control; tilt robustness passes the clip through a first-order filter that
+tips its spectrum by -6 or +6 dB from 0 Hz to 8 kHz (a duller or brighter
+microphone) at an unchanged RMS level.
 
 With ``--held-out val`` each fold model is scored on its fold's validation
 speakers instead (from the ``split.json`` beside it): the per-corpus figures
@@ -39,6 +41,8 @@ from .metrics import classification_report, mean_and_std
 SNRS_DB = (20.0, 10.0, 0.0)
 # Microphone level: the default frontend has no gain control (NR and PCAN off).
 GAINS_DB = (-12.0, 6.0)
+# Microphone colour: high-frequency level relative to low, 0 Hz to Nyquist.
+TILTS_DB = (-6.0, 6.0)
 
 
 def add_noise(pcm: np.ndarray, snr_db: float, seed: int) -> np.ndarray:
@@ -52,6 +56,20 @@ def add_noise(pcm: np.ndarray, snr_db: float, seed: int) -> np.ndarray:
 def apply_gain(pcm: np.ndarray, gain_db: float) -> np.ndarray:
     """``pcm`` scaled by ``gain_db`` decibels, rounded and saturated to int16."""
     return float_to_pcm16(pcm.astype(np.float64) * 10 ** (gain_db / 20) / 32768.0)
+
+
+def apply_tilt(pcm: np.ndarray, tilt_db: float) -> np.ndarray:
+    """``pcm`` through y[n] = x[n] - a x[n-1], whose gain at Nyquist is
+    ``tilt_db`` decibels above its gain at 0 Hz, rescaled to the clip's own
+    RMS level, rounded and saturated to int16."""
+    ratio = 10 ** (tilt_db / 20)
+    a = (ratio - 1) / (ratio + 1)  # |H(Nyquist)| / |H(0)| = (1 + a) / (1 - a)
+    signal = pcm.astype(np.float64)
+    tilted = signal - a * np.concatenate([[0.0], signal[:-1]])
+    rms_in, rms_out = np.sqrt(np.mean(signal ** 2)), np.sqrt(np.mean(tilted ** 2))
+    if rms_out > 0:
+        tilted *= rms_in / rms_out
+    return float_to_pcm16(tilted / 32768.0)
 
 
 def held_out_clips(model, clips, speakers: Sequence[str] | None, limit: int | None):
@@ -86,9 +104,9 @@ def split_speakers(model_path: str | os.PathLike, part: str) -> list[str]:
 
 
 def score_model(model, clips, *, snrs: Sequence[float] = SNRS_DB,
-                gains: Sequence[float] = GAINS_DB, data_root: str = "",
-                progress: bool = False) -> dict:
-    """Per-corpus metrics of one model: clean, at each SNR and at each gain.
+                gains: Sequence[float] = GAINS_DB, tilts: Sequence[float] = TILTS_DB,
+                data_root: str = "", progress: bool = False) -> dict:
+    """Per-corpus metrics of one model: clean, at each SNR, gain and tilt.
 
     Each corpus entry also lists its clips (path relative to ``data_root``,
     true label, and the predicted label per condition), so a card's numbers
@@ -99,7 +117,8 @@ def score_model(model, clips, *, snrs: Sequence[float] = SNRS_DB,
     from emoedge.audio import read_pcm
 
     labels = list(model.labels)
-    conditions = ("clean", *(f"snr{s:g}" for s in snrs), *(f"gain{g:+g}" for g in gains))
+    conditions = ("clean", *(f"snr{s:g}" for s in snrs), *(f"gain{g:+g}" for g in gains),
+                  *(f"tilt{t:+g}" for t in tilts))
     rows = defaultdict(list)
     for clip in tqdm(clips, desc="clips", unit="clip", disable=not progress):
         path = pathlib.Path(os.path.relpath(clip.path, data_root) if data_root else clip.path).as_posix()
@@ -112,6 +131,9 @@ def score_model(model, clips, *, snrs: Sequence[float] = SNRS_DB,
         for gain in gains:
             louder = apply_gain(pcm, gain)
             predicted[f"gain{gain:+g}"] = model.predict(louder, model.sample_rate_hz).label
+        for tilt in tilts:
+            coloured = apply_tilt(pcm, tilt)
+            predicted[f"tilt{tilt:+g}"] = model.predict(coloured, model.sample_rate_hz).label
         rows[clip.corpus].append({"path": path, "true": clip.label, **predicted})
     result = {}
     for corpus, records in rows.items():
@@ -198,14 +220,16 @@ def plot_robustness(summary: dict, path: pathlib.Path) -> None:
 def markdown_table(summary: dict) -> str:
     """Per corpus: clips, folds, then UA (mean ± std over folds) clean, WA
     and macro-F1, the float model's UA and the int8 agreement with it (when
-    known), and UA at each SNR and each gain. Percent."""
+    known), and UA at each SNR, gain and tilt. Percent."""
     entry = next(iter(summary.values()), {})
     snrs = [k for k in entry if k.startswith("snr")]
     gains = [k for k in entry if k.startswith("gain")]
+    tilts = [k for k in entry if k.startswith("tilt")]
     has_float = all("float" in e for e in summary.values())
     header = ["corpus", "held-out clips", "folds", "UA", "WA", "macro-F1",
               *(["float UA", "int8 agreement with float"] if has_float else []),
-              *(f"UA at {k[3:]} dB SNR" for k in snrs), *(f"UA at {k[4:]} dB gain" for k in gains)]
+              *(f"UA at {k[3:]} dB SNR" for k in snrs), *(f"UA at {k[4:]} dB gain" for k in gains),
+              *(f"UA at {k[4:]} dB tilt" for k in tilts)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
 
     def cell(entry, condition, metric="ua"):
@@ -219,7 +243,7 @@ def markdown_table(summary: dict) -> str:
             agreement = entry["agreement_with_float"]
             cells += [cell(entry, "float"),
                       f"{100 * agreement['mean']:.1f} ± {100 * agreement['std']:.1f}"]
-        cells += [cell(entry, k) for k in snrs + gains]
+        cells += [cell(entry, k) for k in snrs + gains + tilts]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
