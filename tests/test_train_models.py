@@ -121,6 +121,18 @@ def test_export_graph_computes_what_the_training_graph_does(tensorflow_available
                                    rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("width, filters", [
+    (1.0, [32, 64, 96, 128]), (1.2, [40, 80, 112, 152]), (0.25, [8, 16, 24, 32]),
+    (0.1, [8, 8, 8, 16])])
+def test_width_scales_channels_to_multiples_of_eight(width, filters):
+    pytest.importorskip("tf_keras")
+    from emoedge.train.models import ModelSpec, build_model
+
+    model = build_model(ModelSpec(architecture="cnn2d", frames=16, channels=8, outputs=2,
+                                  width=width))
+    assert [layer.filters for layer in model.layers if hasattr(layer, "filters")] == filters
+
+
 def test_unknown_input_norm_is_refused():
     pytest.importorskip("tf_keras")
     from emoedge.train.models import ModelSpec, build_model

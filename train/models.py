@@ -37,7 +37,8 @@ class ModelSpec:
         frames: feature frames per window.
         channels: features per frame.
         outputs: labels (classification) or regression targets.
-        width: multiplier on every layer's channel count.
+        width: multiplier on every layer's channel count (the result is
+            rounded to a multiple of :data:`CHANNEL_MULTIPLE`).
         dropout: dropout rate before the output layer.
         feature_mean: mean of the training features (normalisation).
         feature_std: standard deviation of the training features.
@@ -145,8 +146,17 @@ def _remove_window_level(x, spec: ModelSpec, keras):
 _CENTRING = {"window-mean": _remove_window_means, "window-level": _remove_window_level}
 
 
+# Scaled channel counts are rounded to a multiple of this. TF's CPU kernels
+# slow down on odd counts: a cnn2d training step (batch 64) took 860 ms at
+# width 1.2 as 38/77/115/154 channels and 506 ms as 40/80/112/152, against
+# 346 ms at width 1.0 (benchmarks/train_step.py, docs/BENCHMARKS.md).
+CHANNEL_MULTIPLE = 8
+
+
 def _width(spec: ModelSpec, channels: int) -> int:
-    return max(4, int(round(channels * spec.width)))
+    """``channels`` scaled by ``spec.width``, to the nearest multiple of
+    :data:`CHANNEL_MULTIPLE` (at least one multiple)."""
+    return CHANNEL_MULTIPLE * max(1, int(round(channels * spec.width / CHANNEL_MULTIPLE)))
 
 
 def _conv_bn_relu(x, keras, spec, filters, kernel, strides=(1, 1), depthwise=False):
