@@ -147,9 +147,9 @@ _CENTRING = {"window-mean": _remove_window_means, "window-level": _remove_window
 
 
 # Scaled channel counts are rounded to a multiple of this. TF's CPU kernels
-# slow down on odd counts: a cnn2d training step (batch 64) took 860 ms at
-# width 1.2 as 38/77/115/154 channels and 506 ms as 40/80/112/152, against
-# 346 ms at width 1.0 (benchmarks/train_step.py, docs/BENCHMARKS.md).
+# slow down on odd counts: a cnn2d training step at width 1.2 took 2.6 times
+# as long as at width 1.0 with 38/77/115/154 channels, and 1.4 times with
+# 40/80/112/152 (benchmarks/train_step.py, figures in docs/BENCHMARKS.md).
 CHANNEL_MULTIPLE = 8
 
 
