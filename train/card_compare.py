@@ -147,7 +147,8 @@ def markdown(comparisons: Sequence[CorpusComparison], fold_count: int) -> str:
 
 
 def plot(comparisons: Sequence[CorpusComparison], path: str) -> None:
-    """One panel per corpus: each fold's UA, control to candidate, as a line."""
+    """One panel per corpus: each fold's UA, control to candidate, as a line
+    (green where it rose, red where it fell, grey where it stayed)."""
     from .report import _pyplot
 
     plt = _pyplot()
@@ -155,7 +156,8 @@ def plot(comparisons: Sequence[CorpusComparison], path: str) -> None:
                                 squeeze=False)
     for axis, c in zip(axes[0], comparisons):
         for number, a, b in zip(c.folds, c.control_ua, c.candidate_ua):
-            axis.plot([0, 1], [a, b], marker="o", color="tab:green" if b > a else "tab:red")
+            colour = "tab:green" if b > a else "tab:red" if b < a else "tab:gray"
+            axis.plot([0, 1], [a, b], marker="o", color=colour)
             axis.annotate(f"fold {number}", (1, b), xytext=(6, 0), textcoords="offset points",
                           va="center", fontsize=8)
         axis.plot([0, 1], [np.mean(c.control_ua), np.mean(c.candidate_ua)], color="black",
