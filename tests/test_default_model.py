@@ -133,4 +133,8 @@ def test_card_predictions_are_reproduced_by_the_script(data_dir, tmp_path):
         expected = {row["path"]: row for row in committed[corpus]["predictions"]}
         assert len(entry["predictions"]) == 3
         for row in entry["predictions"]:
-            assert row == expected[row["path"]]
+            # Every column the committed card has comes back exactly; columns
+            # added to the script after the card was made (the tilts) are
+            # tested in test_model_card.py.
+            committed_row = expected[row["path"]]
+            assert {key: row[key] for key in committed_row} == committed_row
