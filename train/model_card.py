@@ -103,6 +103,18 @@ def split_speakers(model_path: str | os.PathLike, part: str) -> list[str]:
     return speakers
 
 
+def _perturbations(snrs: Sequence[float], gains: Sequence[float], tilts: Sequence[float]):
+    """Card condition name -> function of (int16 pcm, relative clip path)
+    giving the perturbed pcm, in the card's column order. Noise is seeded by
+    the clip's path, so any subset of clips re-draws the same noise."""
+    return {
+        **{f"snr{snr:g}": lambda pcm, path, snr=snr: add_noise(
+            pcm, snr, seed=zlib.crc32(f"{path}@{snr:g}".encode())) for snr in snrs},
+        **{f"gain{gain:+g}": lambda pcm, path, gain=gain: apply_gain(pcm, gain) for gain in gains},
+        **{f"tilt{tilt:+g}": lambda pcm, path, tilt=tilt: apply_tilt(pcm, tilt) for tilt in tilts},
+    }
+
+
 def score_model(model, clips, *, snrs: Sequence[float] = SNRS_DB,
                 gains: Sequence[float] = GAINS_DB, tilts: Sequence[float] = TILTS_DB,
                 data_root: str = "", progress: bool = False) -> dict:
@@ -117,23 +129,15 @@ def score_model(model, clips, *, snrs: Sequence[float] = SNRS_DB,
     from emoedge.audio import read_pcm
 
     labels = list(model.labels)
-    conditions = ("clean", *(f"snr{s:g}" for s in snrs), *(f"gain{g:+g}" for g in gains),
-                  *(f"tilt{t:+g}" for t in tilts))
+    perturbations = _perturbations(snrs, gains, tilts)
+    conditions = ("clean", *perturbations)
     rows = defaultdict(list)
     for clip in tqdm(clips, desc="clips", unit="clip", disable=not progress):
         path = pathlib.Path(os.path.relpath(clip.path, data_root) if data_root else clip.path).as_posix()
         predicted = {"clean": model.predict_file(clip.path).label}
         pcm = read_pcm(clip.path, model.sample_rate_hz)[1]
-        for snr in snrs:
-            # Seeded by the clip's path, so any subset of clips re-draws the same noise.
-            noisy = add_noise(pcm, snr, seed=zlib.crc32(f"{path}@{snr:g}".encode()))
-            predicted[f"snr{snr:g}"] = model.predict(noisy, model.sample_rate_hz).label
-        for gain in gains:
-            louder = apply_gain(pcm, gain)
-            predicted[f"gain{gain:+g}"] = model.predict(louder, model.sample_rate_hz).label
-        for tilt in tilts:
-            coloured = apply_tilt(pcm, tilt)
-            predicted[f"tilt{tilt:+g}"] = model.predict(coloured, model.sample_rate_hz).label
+        for condition, perturb in perturbations.items():
+            predicted[condition] = model.predict(perturb(pcm, path), model.sample_rate_hz).label
         rows[clip.corpus].append({"path": path, "true": clip.label, **predicted})
     result = {}
     for corpus, records in rows.items():
@@ -222,14 +226,13 @@ def markdown_table(summary: dict) -> str:
     and macro-F1, the float model's UA and the int8 agreement with it (when
     known), and UA at each SNR, gain and tilt. Percent."""
     entry = next(iter(summary.values()), {})
-    snrs = [k for k in entry if k.startswith("snr")]
-    gains = [k for k in entry if k.startswith("gain")]
-    tilts = [k for k in entry if k.startswith("tilt")]
+    robustness = {key: f"UA at {key[len(prefix):]} dB {unit}"
+                  for prefix, unit in (("snr", "SNR"), ("gain", "gain"), ("tilt", "tilt"))
+                  for key in entry if key.startswith(prefix)}
     has_float = all("float" in e for e in summary.values())
     header = ["corpus", "held-out clips", "folds", "UA", "WA", "macro-F1",
               *(["float UA", "int8 agreement with float"] if has_float else []),
-              *(f"UA at {k[3:]} dB SNR" for k in snrs), *(f"UA at {k[4:]} dB gain" for k in gains),
-              *(f"UA at {k[4:]} dB tilt" for k in tilts)]
+              *robustness.values()]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
 
     def cell(entry, condition, metric="ua"):
@@ -243,7 +246,7 @@ def markdown_table(summary: dict) -> str:
             agreement = entry["agreement_with_float"]
             cells += [cell(entry, "float"),
                       f"{100 * agreement['mean']:.1f} ± {100 * agreement['std']:.1f}"]
-        cells += [cell(entry, k) for k in snrs + gains + tilts]
+        cells += [cell(entry, key) for key in robustness]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
