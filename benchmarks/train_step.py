@@ -11,8 +11,9 @@ wall-clock time per ``train_on_batch`` call (forward, backward, Adam update).
                                     [--quick] [--json OUT]
 
 The unrounded variants scale each channel count by the width and round to
-the nearest integer, as ``models._width`` did before the rounding (at least
-4 channels).
+the nearest integer (``CHANNEL_MULTIPLE`` set to 1 while they are built), as
+``models._width`` did before the rounding, for every width whose smallest
+layer keeps at least 4 channels.
 """
 
 from __future__ import annotations
@@ -36,15 +37,16 @@ FRAMES, CHANNELS, OUTPUTS = 300, 40, 8   # the default model's window and labels
 
 @contextlib.contextmanager
 def unrounded_widths():
-    """Build models with each channel count scaled and rounded to an integer only."""
+    """Build models with each channel count scaled and rounded to an integer
+    only: ``models._width`` with a channel multiple of 1."""
     from emoedge.train import models
 
-    rounded = models._width
-    models._width = lambda spec, channels: max(4, int(round(channels * spec.width)))
+    multiple = models.CHANNEL_MULTIPLE
+    models.CHANNEL_MULTIPLE = 1
     try:
         yield
     finally:
-        models._width = rounded
+        models.CHANNEL_MULTIPLE = multiple
 
 
 def build(architecture: str, width: float, frames: int, *, rounded: bool):
