@@ -335,3 +335,105 @@ def test_recipe_errors_and_round_trip(tmp_path):
     (tmp_path / "again.toml").write_text(recipe.to_toml())
     assert load_recipe(tmp_path / "again.toml") == recipe
     assert recipe_from_dict({}) == load_recipe(None)
+
+
+def test_a_stopped_run_resumes_keeping_its_finished_folds(tensorflow_available, tmp_path,
+                                                          manifest, monkeypatch):
+    """A run cut during its second fold, resumed: the first fold's files are
+    kept untouched (not trained again), the cut fold starts afresh, and the
+    summary equals that of a run never stopped (training is deterministic)."""
+    from emoedge.train import trainer as trainer_module
+    from emoedge.train.recipe import load_recipe
+    from emoedge.train.trainer import run_training
+
+    recipe = load_recipe(_recipe(tmp_path, manifest, split="kfold", epochs=3),
+                         ["data.folds=3", "data.val_fraction=0"])
+    whole = run_training(recipe, tmp_path / "whole", data_root=None,
+                         cache_dir=tmp_path / "cache", progress=False)
+
+    trained, cut = [], {"fold2-of-3"}
+    original_run = trainer_module.FoldTrainer.run
+
+    def run_until_the_second_fold(self, split, *args, **kwargs):
+        trained.append(split.name)
+        if split.name in cut:
+            cut.clear()
+            self.directory.mkdir(parents=True, exist_ok=True)
+            (self.directory / "best.weights.h5").write_bytes(b"cut mid-fold")
+            raise RuntimeError("the machine stopped")
+        return original_run(self, split, *args, **kwargs)
+
+    monkeypatch.setattr(trainer_module.FoldTrainer, "run", run_until_the_second_fold)
+    stopped = tmp_path / "stopped"
+    with pytest.raises(RuntimeError, match="the machine stopped"):
+        run_training(recipe, stopped, data_root=None, cache_dir=tmp_path / "cache", progress=False)
+    first_model = stopped / "split0_seed0" / "model_int8.tflite"
+    kept_bytes, kept_time = first_model.read_bytes(), first_model.stat().st_mtime_ns
+
+    trained.clear()
+    resumed = run_training(recipe, stopped, data_root=None, cache_dir=tmp_path / "cache",
+                           progress=False, resume=True)
+    assert trained == ["fold2-of-3", "fold3-of-3"]
+    assert first_model.read_bytes() == kept_bytes and first_model.stat().st_mtime_ns == kept_time
+    assert (stopped / "split1_seed0" / "best.weights.h5").read_bytes() != b"cut mid-fold"
+    # per-epoch losses, not the history's seconds, which differ run to run
+    assert resumed.summary["ua"]["values"] == pytest.approx(whole.summary["ua"]["values"])
+    assert [f.metrics["int8"]["ua"] for f in resumed.folds] == pytest.approx(
+        [f.metrics["int8"]["ua"] for f in whole.folds])
+    for again, first in zip(resumed.folds, whole.folds):
+        assert [h["loss"] for h in again.history] == pytest.approx([h["loss"] for h in first.history])
+    assert json.loads((stopped / "run.json").read_text())["folds"][0]["directory"] == "split0_seed0"
+    assert (stopped / "report.md").exists()
+
+
+def test_a_run_directory_is_never_overwritten_or_resumed_with_another_recipe(tmp_path, manifest):
+    from emoedge.train.recipe import RecipeError, load_recipe
+    from emoedge.train.trainer import run_training, write_json
+
+    recipe = load_recipe(_recipe(tmp_path, manifest, epochs=3))
+    run = tmp_path / "run"
+    run.mkdir()
+    write_json(run / "run.json", {"recipe": recipe.to_dict()})
+    with pytest.raises(RecipeError, match="already holds a training run; pass --resume"):
+        run_training(recipe, run, data_root=None, cache_dir=tmp_path / "cache", progress=False)
+    longer = load_recipe(_recipe(tmp_path, manifest, epochs=3),
+                         ["training.epochs=5", "model.width=0.75"])
+    with pytest.raises(RecipeError, match=r"different recipe \(model.width: 0.5 -> 0.75; "
+                                          r"training.epochs: 3 -> 5\)"):
+        run_training(longer, run, data_root=None, cache_dir=tmp_path / "cache", progress=False,
+                     resume=True)
+    assert sorted(p.name for p in run.iterdir()) == ["run.json"]
+
+
+def test_resume_refuses_a_fold_finished_on_another_split(tmp_path, manifest):
+    from emoedge.train.recipe import RecipeError, load_recipe
+    from emoedge.train.trainer import run_training, write_json
+
+    recipe = load_recipe(_recipe(tmp_path, manifest, epochs=3))
+    run = tmp_path / "run"
+    fold = run / "split0_seed0"
+    fold.mkdir(parents=True)
+    write_json(run / "run.json", {"recipe": recipe.to_dict()})
+    write_json(fold / "metrics.json", {"ua": 0.5, "int8": {"ua": 0.5}})
+    (fold / "split.json").write_text('{"name": "speaker", "parts": {}}')
+    with pytest.raises(RecipeError, match="split0_seed0 was trained on another split"):
+        run_training(recipe, run, data_root=None, cache_dir=tmp_path / "cache", progress=False,
+                     resume=True)
+
+
+def test_train_command_names_the_resume_option(tensorflow_available, tmp_path, manifest):
+    import typer
+    from typer.testing import CliRunner
+
+    from emoedge.train import cli as train_cli
+
+    app = typer.Typer()
+    train_cli.register(app)
+    recipe = _recipe(tmp_path, manifest, epochs=3)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text('{"recipe": {}}')
+    result = CliRunner().invoke(app, ["train", str(recipe), "-o", str(run)])
+    assert result.exit_code != 0 and "pass --resume to finish it" in result.output
+    result = CliRunner().invoke(app, ["train", str(recipe), "-o", str(run), "--resume"])
+    assert result.exit_code != 0 and "different recipe (augment: (absent) ->" in result.output

@@ -39,7 +39,7 @@ def require_train_extra(command: str) -> None:
 
 def train(
     recipe: str = typer.Argument(None, help="TOML recipe (default: all defaults)."),
-    out: str = typer.Option(..., "--out", "-o", help="Run directory to create."),
+    out: str = typer.Option(..., "--out", "-o", help="Run directory to create (with --resume: the stopped run to finish)."),
     data: str = typer.Option(None, "--data", help=DATA_HELP),
     set_: list[str] = typer.Option([], "--set", help="Override: section.key=value (repeatable)."),
     cache: str = typer.Option(None, "--cache", help="Feature cache folder (default: $EMOEDGE_CACHE or ~/.cache/emoedge)."),
@@ -48,6 +48,7 @@ def train(
     strategy: str = typer.Option(None, "--strategy", help="tf.distribute strategy: default, mirrored, multiworker."),
     export: bool = typer.Option(True, "--export/--no-export", help="Write the int8 model of each fold."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    resume: bool = typer.Option(False, "--resume", help="Finish a run that stopped: keep the folds it finished, train the rest (same recipe and --set options)."),
 ) -> None:
     """Train a model; writes the run directory with its report."""
     require_train_extra("train")
@@ -60,7 +61,7 @@ def train(
         loaded = load_recipe(recipe, overrides)
         result = run_training(loaded, out, data_root=_data_root(data), cache_dir=cache,
                               workers=workers, init_weights=init, export=export,
-                              progress=not quiet)
+                              progress=not quiet, resume=resume)
     except (RecipeError, DataError, ValueError, OSError) as error:
         _fail(error)
     headline = result.summary.get("ua") or next(iter(result.summary.values()))
@@ -82,7 +83,7 @@ def evaluate(
 
     try:
         summary = evaluate_run(run_dir, data_root=_data_root(data), cache_dir=cache,
-                               progress=not quiet)
+                               progress=not quiet, resume=resume)
     except (RecipeError, ValueError, OSError) as error:
         _fail(error)
     for name, value in summary.items():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import shutil
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
@@ -24,6 +25,7 @@ from .dataset import (ClipFeatures, balancing_weights, evaluation_windows, mixup
 from .features import FeatureCache, FeatureJob, default_cache_dir, extract
 from .metrics import classification_report, mean_and_std, regression_report
 from .recipe import Recipe, RecipeError, load_recipe, resolve_sources
+from .resume import check_run_directory, finished_metrics
 
 EpochCallback = Callable[[int, float], None]
 
@@ -319,7 +321,7 @@ class FoldTrainer:
               kept: tuple[float, int]) -> None:
         """Write the fold's files; ``kept`` is the (validation score, epoch)
         of the weights kept, the score NaN without validation speakers."""
-        write_json(self.directory / "metrics.json", metrics)
+        model.save_weights(str(self.directory / "model.weights.h5"))
         write_json(self.directory / "history.json", history)
         write_json(self.directory / "predictions.json", predictions)
         write_json(self.directory / "spec.json", spec.__dict__)
@@ -327,7 +329,8 @@ class FoldTrainer:
         write_json(self.directory / "best.json",
                    {"epoch": epoch, "val": None if np.isnan(score) else score})
         (self.directory / "split.json").write_text(split.to_json())
-        model.save_weights(str(self.directory / "model.weights.h5"))
+        # last: a fold with metrics.json is finished (resume.finished_metrics)
+        write_json(self.directory / "metrics.json", metrics)
 
     def load_saved_model(self):
         """The (spec, model) that :meth:`_save` wrote to this fold's directory."""
@@ -346,6 +349,15 @@ class FoldTrainer:
         best_val = np.nan if best["val"] is None else best["val"]
         return FoldResult(name, self.seed, metrics, best_val, best["epoch"], history,
                           predictions, str(self.directory))
+
+    def finished_result(self, split, *, exported: bool) -> FoldResult | None:
+        """What this fold's directory holds if an earlier, stopped run of the
+        same recipe finished it (see :mod:`.resume`); None if it did not."""
+        metrics = finished_metrics(self.directory, split.to_json(), exported=exported)
+        if metrics is None:
+            return None
+        predictions = json.loads((self.directory / "predictions.json").read_text())
+        return self.saved_result(split.name, metrics, predictions)
 
     def representative(self, train: list[ClipFeatures], count: int = 256) -> np.ndarray:
         rng = np.random.default_rng(self.seed)
@@ -394,13 +406,20 @@ def _json_default(value):
 def run_training(recipe: Recipe, run_dir: str | os.PathLike, *, data_root: str | None,
                  cache_dir: str | os.PathLike | None = None, workers: int = 1,
                  init_weights: str | None = None, export: bool = True, progress: bool = True,
-                 on_epoch: EpochCallback | None = None, seeds: Sequence[int] | None = None) -> RunSummary:
-    """Train every split of ``recipe`` with every seed; write the run directory."""
+                 on_epoch: EpochCallback | None = None, seeds: Sequence[int] | None = None,
+                 resume: bool = False) -> RunSummary:
+    """Train every split of ``recipe`` with every seed; write the run directory.
+
+    With ``resume``, a directory holding an earlier run of the same recipe
+    keeps the folds that run finished and trains the others; without it, a
+    directory holding a run is refused (:func:`.resume.check_run_directory`).
+    """
     import emoedge
 
     from .corpora import summarise
 
     run = pathlib.Path(run_dir)
+    check_run_directory(run, recipe, resume=resume)
     run.mkdir(parents=True, exist_ok=True)
     (run / "recipe.toml").write_text(recipe.to_toml())
     clips = load_clips(recipe, data_root)
@@ -419,11 +438,14 @@ def run_training(recipe: Recipe, run_dir: str | os.PathLike, *, data_root: str |
         for index, split in enumerate(splits):
             directory = run / f"split{index}_seed{seed}"
             trainer = FoldTrainer(recipe, labels, directory, seed=seed, progress=progress)
-            result = trainer.run(split, features, init_weights=init_weights, on_epoch=on_epoch)
-            if export:
-                from .export import export_fold
-
-                export_fold(trainer, split, recipe, labels, result)
+            result = trainer.finished_result(split, exported=export) if resume else None
+            if result is not None:
+                _say(progress, f"{split.name} (seed {seed}): finished by the earlier run, kept")
+            else:
+                if resume and directory.exists():  # a fold cut short: start it afresh
+                    shutil.rmtree(directory)
+                result = _train_fold(trainer, split, features, recipe, labels, export=export,
+                                     init_weights=init_weights, on_epoch=on_epoch)
             results.append(result)
     summary = summarise_results(results, recipe)
     summary["cache"] = {"hits": cache.stats.hits, "misses": cache.stats.misses}
@@ -437,6 +459,24 @@ def run_training(recipe: Recipe, run_dir: str | os.PathLike, *, data_root: str |
 
     write_report(run, recipe, results, summary, features)
     return RunSummary(str(run), results, summary)
+
+
+def _train_fold(trainer: FoldTrainer, split, features: dict, recipe: Recipe, labels, *,
+                export: bool, init_weights: str | None,
+                on_epoch: EpochCallback | None) -> FoldResult:
+    result = trainer.run(split, features, init_weights=init_weights, on_epoch=on_epoch)
+    if export:
+        from .export import export_fold
+
+        export_fold(trainer, split, recipe, labels, result)
+    return result
+
+
+def _say(progress: bool, message: str) -> None:
+    if progress:
+        from tqdm import tqdm
+
+        tqdm.write(message)
 
 
 @dataclass(frozen=True)

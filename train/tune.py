@@ -11,9 +11,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import pathlib
+import shutil
 from dataclasses import dataclass
 
 from .recipe import Recipe, RecipeError
+from .resume import changes_since_recorded
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -95,8 +97,9 @@ def run_tuning(base: Recipe, out_dir: str, *, trials: int, data_root: str | None
     best_recipe = dataclasses.replace(
         best_recipe, training=dataclasses.replace(best_recipe.training, seeds=tuple(final_seeds)))
     (out / "best_recipe.toml").write_text(best_recipe.to_toml())
-    final = run_training(best_recipe, out / "best", data_root=data_root, cache_dir=cache_dir,
-                         workers=workers, progress=progress)
+    final = run_training(best_recipe, _final_directory(out / "best", best_recipe),
+                         data_root=data_root, cache_dir=cache_dir, workers=workers,
+                         progress=progress, resume=True)
     summary = {
         "trials": [{"number": t.number, "state": t.state.name, "value": t.value,
                     "params": t.params} for t in study.trials],
@@ -106,6 +109,14 @@ def run_tuning(base: Recipe, out_dir: str, *, trials: int, data_root: str | None
     write_json(out / "tuning.json", summary)
     (out / "tuning.md").write_text(_report(summary))
     return summary
+
+
+def _final_directory(directory: pathlib.Path, recipe: Recipe) -> pathlib.Path:
+    """``directory``, emptied if it holds the final run of another best recipe
+    (a resumed study can pick a new best); the same recipe's folds are kept."""
+    if changes_since_recorded(directory, recipe):
+        shutil.rmtree(directory)
+    return directory
 
 
 def _report(summary: dict) -> str:

@@ -1,0 +1,82 @@
+"""Finishing a training run that stopped: which folds it may keep.
+
+A run directory holds one fold per ``split{i}_seed{s}`` folder. A fold is
+finished once its ``metrics.json`` holds everything the run asked for (with
+export on, the int8 metrics, which are written after the model file); the
+trainer writes that file last and atomically, so a fold cut anywhere before
+it has no ``metrics.json`` and is trained again from the start. Folds are
+only kept under the recipe that trained them, on the split they trained on.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+from .recipe import Recipe, RecipeError
+
+
+def check_run_directory(run: pathlib.Path, recipe: Recipe, *, resume: bool) -> None:
+    """Refuse to write over an earlier run, or to resume one with another recipe.
+
+    A directory without ``run.json`` holds no run: it is used as it is.
+
+    Raises:
+        RecipeError: ``run`` holds a run and ``resume`` is off, or its recorded
+            recipe differs from ``recipe`` (the message names the keys).
+    """
+    changed = changes_since_recorded(run, recipe)
+    if changed is None:
+        return
+    if not resume:
+        raise RecipeError(f"{run} already holds a training run; pass --resume to finish it "
+                          "(its finished folds are kept), or choose another --out")
+    if changed:
+        raise RecipeError(f"{run} was trained with a different recipe ({'; '.join(changed)}); "
+                          "resume it with the recipe and --set options it started with, "
+                          "or choose another --out")
+
+
+def changes_since_recorded(run: pathlib.Path, recipe: Recipe) -> list[str] | None:
+    """How ``recipe`` differs from the one recorded in ``run/run.json``
+    (see :func:`recipe_differences`); None if ``run`` holds no run."""
+    record_path = run / "run.json"
+    if not record_path.exists():
+        return None
+    earlier = json.loads(record_path.read_text()).get("recipe", {})
+    # through JSON, as run.json was written: tuples become lists
+    return recipe_differences(earlier, json.loads(json.dumps(recipe.to_dict())))
+
+
+def recipe_differences(earlier: dict, now: dict, prefix: str = "") -> list[str]:
+    """``key: earlier -> now`` for every key whose value differs, sections
+    flattened to ``section.key``; keys present on one side only count too."""
+    changed = []
+    for key in sorted(set(earlier) | set(now)):
+        name = f"{prefix}{key}"
+        before, after = earlier.get(key, "(absent)"), now.get(key, "(absent)")
+        if isinstance(before, dict) and isinstance(after, dict):
+            changed += recipe_differences(before, after, f"{name}.")
+        elif before != after:
+            changed.append(f"{name}: {before} -> {after}")
+    return changed
+
+
+def finished_metrics(directory: pathlib.Path, split_json: str, *, exported: bool) -> dict | None:
+    """The test metrics of a fold that finished in ``directory``, or None if
+    it did not (no ``metrics.json``, or no int8 metrics when ``exported``).
+
+    Raises:
+        RecipeError: the fold finished on another split than ``split_json``
+            (other speakers or clips: the data changed under the run).
+    """
+    path = directory / "metrics.json"
+    if not path.exists():
+        return None
+    metrics = json.loads(path.read_text())
+    if exported and "int8" not in metrics:
+        return None
+    if (directory / "split.json").read_text() != split_json:
+        raise RecipeError(f"{directory} was trained on another split than the data gives now "
+                          "(see its split.json): was --data changed? Train into a new --out")
+    return metrics
