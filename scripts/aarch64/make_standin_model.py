@@ -65,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     labels = tuple(recipe.data.labels)
     spec = ModelSpec(architecture=recipe.model.architecture, frames=frames,
                      channels=config.num_channels, outputs=len(labels),
-                     width=recipe.model.width, feature_mean=float(representative.mean()),
+                     width=recipe.model.width, input_norm=recipe.model.input_norm,
+                     feature_mean=float(representative.mean()),
                      feature_std=float(representative.std()))
     content = convert_int8(build_model(spec, batch_size=1), representative)
     model_input, model_output = tensor_specs(content)
