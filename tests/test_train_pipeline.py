@@ -437,3 +437,4 @@ def test_train_command_names_the_resume_option(tensorflow_available, tmp_path, m
     assert result.exit_code != 0 and "pass --resume to finish it" in result.output
     result = CliRunner().invoke(app, ["train", str(recipe), "-o", str(run), "--resume"])
     assert result.exit_code != 0 and "different recipe (augment: (absent) ->" in result.output
+    assert "more); resume it with the recipe" in " ".join(result.output.split())

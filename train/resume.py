@@ -16,6 +16,10 @@ import pathlib
 from .recipe import Recipe, RecipeError
 
 
+# a run.json without a recipe differs in every key: name a few, count the rest
+SHOWN_DIFFERENCES = 5
+
+
 def check_run_directory(run: pathlib.Path, recipe: Recipe, *, resume: bool) -> None:
     """Refuse to write over an earlier run, or to resume one with another recipe.
 
@@ -32,7 +36,10 @@ def check_run_directory(run: pathlib.Path, recipe: Recipe, *, resume: bool) -> N
         raise RecipeError(f"{run} already holds a training run; pass --resume to finish it "
                           "(its finished folds are kept), or choose another --out")
     if changed:
-        raise RecipeError(f"{run} was trained with a different recipe ({'; '.join(changed)}); "
+        shown = "; ".join(changed[:SHOWN_DIFFERENCES]) + (
+            f"; and {len(changed) - SHOWN_DIFFERENCES} more"
+            if len(changed) > SHOWN_DIFFERENCES else "")
+        raise RecipeError(f"{run} was trained with a different recipe ({shown}); "
                           "resume it with the recipe and --set options it started with, "
                           "or choose another --out")
 
