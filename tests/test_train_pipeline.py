@@ -438,3 +438,48 @@ def test_train_command_names_the_resume_option(tensorflow_available, tmp_path, m
     result = CliRunner().invoke(app, ["train", str(recipe), "-o", str(run), "--resume"])
     assert result.exit_code != 0 and "different recipe (augment: (absent) ->" in result.output
     assert "more); resume it with the recipe" in " ".join(result.output.split())
+
+
+def test_training_on_shorter_crops_still_scores_and_exports_whole_windows(
+        tensorflow_available, tmp_path, manifest, monkeypatch):
+    """train_window_ms: batches are crops of that length; validation, test,
+    the saved spec and the int8 file take whole windows, and evaluate
+    re-derives the same metrics from the saved weights."""
+    import emoedge
+    from emoedge.train import trainer as trainer_module
+    from emoedge.train.evaluate import evaluate_run
+    from emoedge.train.recipe import load_recipe
+    from emoedge.train.trainer import run_training
+
+    recipe = load_recipe(_recipe(tmp_path, manifest), ["window.train_window_ms=300"])
+    crop, whole = (recipe.frontend.frames_in_ms(ms) for ms in (300, 500))
+    drawn = set()
+    original = trainer_module.training_batches
+
+    def recording_batches(*args, **kwargs):
+        for x, y, w in original(*args, **kwargs):
+            drawn.add(x.shape[1])
+            yield x, y, w
+
+    monkeypatch.setattr(trainer_module, "training_batches", recording_batches)
+    result = run_training(recipe, tmp_path / "run", data_root=None, cache_dir=tmp_path / "cache",
+                          progress=False)
+    (fold,) = result.folds
+    assert drawn == {crop} and crop < whole
+    assert fold.metrics["ua"] >= 0.8 and fold.metrics["int8"]["ua"] >= 0.7
+    assert all("val" in h for h in fold.history)  # validation scored whole windows each epoch
+    directory = tmp_path / "run" / "split0_seed0"
+    assert json.loads((directory / "spec.json").read_text())["frames"] == whole
+    model = emoedge.load_model(directory / "model_int8.tflite")
+    assert model.metadata.window_ms == 500 and model.metadata.input.shape[1] == whole
+    again = evaluate_run(str(tmp_path / "run"), data_root=None, cache_dir=str(tmp_path / "cache"),
+                         progress=False)
+    assert again["ua"]["values"] == pytest.approx([fold.metrics["ua"]])
+
+
+def test_training_crops_longer_than_the_window_are_refused(tmp_path, manifest):
+    from emoedge.train.recipe import RecipeError, load_recipe
+
+    with pytest.raises(RecipeError, match=r"train_window_ms must be 0 \(whole windows\) or at "
+                                          r"most window_ms \(500\), got 700"):
+        load_recipe(_recipe(tmp_path, manifest), ["window.train_window_ms=700"])

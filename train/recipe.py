@@ -76,10 +76,24 @@ class DataSection:
 
 @dataclass(frozen=True, kw_only=True)
 class WindowSection:
-    """Model window and hop, in ms (the hop also paces evaluation windows)."""
+    """Model window and hop, in ms (the hop also paces evaluation windows).
+
+    ``train_window_ms`` > 0 trains on random crops of that length instead of
+    whole windows; validation, test and the exported model still take
+    ``window_ms`` (the convolutions and global pooling have the same weights
+    at any length, and the window-mean step averages whatever length it is
+    given). 0 trains on whole windows. Pruning and quantization-aware
+    training in ``emoedge quantize`` fine-tune on whole windows.
+    """
 
     window_ms: int = 3000
     hop_ms: int = 1000
+    train_window_ms: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.train_window_ms <= self.window_ms:
+            raise ValueError(f"train_window_ms must be 0 (whole windows) or at most window_ms "
+                             f"({self.window_ms}), got {self.train_window_ms}")
 
 
 @dataclass(frozen=True, kw_only=True)

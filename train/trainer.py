@@ -8,6 +8,7 @@ and the int8 model file with its embedded metadata.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import pathlib
@@ -138,6 +139,9 @@ class FoldTrainer:
         self.seed = seed
         self.progress = progress
         self.window_frames = recipe.frontend.frames_in_ms(recipe.window.window_ms)
+        self.train_frames = recipe.frontend.frames_in_ms(
+            recipe.window.train_window_ms or recipe.window.window_ms)
+        self._whole_window_model = None
         self.hop_frames = recipe.window.hop_ms // recipe.frontend.window_step_ms
         self.regression = recipe.training.task == "regression"
 
@@ -194,8 +198,23 @@ class FoldTrainer:
         return model
 
     # evaluation --------------------------------------------------------------
+    def whole_window(self, model):
+        """``model`` if it takes whole windows; else (a model trained on
+        shorter crops) a whole-window model of the same spec holding its
+        current weights, which are the same arrays at any window length."""
+        if model.input_shape[1] == self.window_frames:
+            return model
+        from .models import build_model
+
+        if self._whole_window_model is None:
+            self._whole_window_model = build_model(dataclasses.replace(
+                self.spec, frames=self.window_frames))
+        self._whole_window_model.set_weights(model.get_weights())
+        return self._whole_window_model
+
     def predict_clips(self, model, clips: list[ClipFeatures]) -> np.ndarray:
         """Clip-level outputs: mean softmax (or mean value) over runtime windows."""
+        model = self.whole_window(model)
         windows, owners = [], []
         for index, clip in enumerate(clips):
             clip_windows = evaluation_windows(clip.variants[0], self.window_frames, self.hop_frames)
@@ -234,10 +253,10 @@ class FoldTrainer:
         train = self.clip_features(split.train, features, with_variants=True)
         val = self.clip_features(split.val, features, with_variants=False)
         test = self.clip_features(split.test, features, with_variants=False)
-        spec = self.model_spec(train)
+        spec = self.spec = self.model_spec(train)
         batch = self.recipe.training.batch_size
         steps = -(-len(train) // batch)
-        model = self.build(spec, steps, init_weights)
+        model = self.build(dataclasses.replace(spec, frames=self.train_frames), steps, init_weights)
         writer = _summary_writer(self.directory / "tensorboard")
         history, best = [], (-np.inf, -1, None)
         decay = self.recipe.training.ema_decay_per_epoch
@@ -269,7 +288,8 @@ class FoldTrainer:
                     and epoch - best[1] >= self.recipe.training.patience):
                 break
         model.set_weights(best[2])
-        self.model, self.spec, self.train, self.test = model, spec, train, test
+        model = self.whole_window(model)  # what is scored, saved and exported
+        self.model, self.train, self.test = model, train, test
         outputs = self.predict_clips(model, test)
         metrics = self.score(test, outputs)
         predictions = [{"clip": c.key, "target": c.target, "output": o.tolist()}
@@ -305,7 +325,7 @@ class FoldTrainer:
     def epoch_batches(self, train: list[ClipFeatures], epoch: int):
         """One epoch of (x, encoded targets, weights), mixed up if asked."""
         batches = ((x, self._encode(y), w) for x, y, w in training_batches(
-            train, window_frames=self.window_frames, batch_size=self.recipe.training.batch_size,
+            train, window_frames=self.train_frames, batch_size=self.recipe.training.batch_size,
             augment=self.recipe.augment, seed=self.seed, epoch=epoch,
             regression=self.regression))
         # its own stream, so turning mixup on leaves the windows drawn unchanged
