@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from .frontend import FrontendConfig
+from .windows import PADDINGS
 
 METADATA_NAME = "emoedge_metadata"
 SCHEMA_VERSION = 1
@@ -66,6 +67,9 @@ class ModelMetadata:
         output: the model's output tensor, shape (1, len(labels)).
         valence_arousal: optional map label -> (valence, arousal) in
             [-1, 1]; the runtime reports the probability-weighted point.
+        short_clip_padding: how a clip shorter than one window is padded
+            to one (:func:`emoedge.windows.pad_to_window`); files written
+            before the field existed pad with the noise floor.
         provenance: free-form record: data, split, metrics, quantization.
         weights_sha256: sha256 of every flatbuffer buffer but the metadata's.
         emoedge_version: version that wrote the file.
@@ -81,6 +85,7 @@ class ModelMetadata:
     input: TensorSpec
     output: TensorSpec
     valence_arousal: Mapping[str, tuple[float, float]] | None = None
+    short_clip_padding: str = "noise-floor"
     provenance: Mapping[str, Any] = field(default_factory=dict)
     weights_sha256: str = ""
     emoedge_version: str = ""
@@ -147,6 +152,7 @@ class ModelMetadata:
             output=TensorSpec.from_dict(data["output"]),
             valence_arousal=None if mapping is None else {
                 str(k): (float(v[0]), float(v[1])) for k, v in mapping.items()},
+            short_clip_padding=str(data.get("short_clip_padding", "noise-floor")),
             provenance=dict(data.get("provenance", {})),
             weights_sha256=str(data.get("weights_sha256", "")),
             emoedge_version=str(data.get("emoedge_version", "")),
@@ -187,5 +193,8 @@ def _problems(m: ModelMetadata):
         yield f"output shape {list(m.output.shape)} does not match {len(m.labels)} labels"
     if m.output.dtype not in ("int8", "float32"):
         yield f"output dtype {m.output.dtype} (supported: int8, float32)"
+    if m.short_clip_padding not in PADDINGS:
+        yield (f"unknown short-clip padding {m.short_clip_padding!r} "
+               f"(supported: {', '.join(PADDINGS)})")
     if m.valence_arousal is not None and set(m.valence_arousal) != set(m.labels):
         yield "valence_arousal must give a point for every label"

@@ -108,7 +108,8 @@ class StreamingRecognizer:
         self._frontend = StreamingFrontend(meta.frontend)
         self._windower = FrameWindower(window_frames=meta.window_frames,
                                        hop_frames=hop_frames or meta.hop_frames,
-                                       num_channels=meta.frontend.num_channels)
+                                       num_channels=meta.frontend.num_channels,
+                                       padding=meta.short_clip_padding)
         self._step_s = meta.frontend.window_step_ms / 1000
         self._window_s = meta.window_ms / 1000
         self.reset()

@@ -97,7 +97,8 @@ def quantize_fold(recipe, fold_dir: pathlib.Path, split, seed: int, features: di
         for x, y, w in training_batches(train, window_frames=trainer.window_frames,
                                         batch_size=recipe.training.batch_size,
                                         augment=recipe.augment, seed=seed + 1000, epoch=epoch,
-                                        regression=trainer.regression):
+                                        regression=trainer.regression,
+                                        padding=trainer.padding):
             yield x, trainer._encode(y), w
 
     steps = -(-len(train) // recipe.training.batch_size)
@@ -228,7 +229,7 @@ def _evaluate_file(name, content, metadata, trainer, scored, reference, fold, sp
     outputs = runtime_clip_outputs(content, metadata, trainer, scored)
     runner = ModelRunner(content, metadata, num_threads=1)
     windows = [w for clip in scored[:20] for w in evaluation_windows(
-        clip.variants[0], trainer.window_frames, trainer.hop_frames)][:50]
+        clip.variants[0], trainer.window_frames, trainer.hop_frames, trainer.padding)][:50]
     runner(windows[0])  # warm-up
     timings = []
     for window in windows:

@@ -273,3 +273,48 @@ def test_invalid_json_embedded_by_the_writer_is_refused(tmp_path, tensorflow_ava
 
     content = embed_metadata_bytes(NO_METADATA.read_bytes(), b"\xff{not json")
     assert "corrupt emoedge metadata: not JSON" in _refusal(_write(tmp_path, content))
+
+
+def test_short_clip_padding_travels_in_the_file_and_the_runtime_pads_by_it(tmp_path,
+                                                                          tensorflow_available):
+    """A file saying "repeat" pads a short clip with the clip's own frames:
+    its one window's output is the runner's on exactly those frames; the
+    fixture, written before the field existed, pads with the noise floor."""
+    from emoedge.quantize.export import embed_metadata
+    from emoedge.windows import pad_to_window
+
+    noise_floor = emoedge.load_model(TINY)
+    assert noise_floor.metadata.short_clip_padding == "noise-floor"
+    repeat_meta = dataclasses.replace(noise_floor.metadata, short_clip_padding="repeat")
+    path = _write(tmp_path, embed_metadata(NO_METADATA.read_bytes(), repeat_meta))
+    repeat = emoedge.load_model(path)
+    assert read_model_file(path).metadata.short_clip_padding == "repeat"
+    short = voiced_speech(0.4, pitch_hz=180, seed=3)  # shorter than the 1 s window
+    frames = emoedge.compute_features(short, repeat.metadata.frontend)
+    window_frames = repeat.metadata.window_frames
+    resized = np.resize(frames, (window_frames, frames.shape[1]))
+    assert not np.array_equal(repeat.runner(resized),
+                              repeat.runner(pad_to_window(frames, window_frames)))
+    for model, padded in ((repeat, np.resize(frames, (window_frames, frames.shape[1]))),
+                          (noise_floor, np.concatenate([frames, np.repeat(
+                              frames.min(axis=0, keepdims=True), window_frames - len(frames),
+                              axis=0)]))):
+        (window,) = model.predict(short, 16000, segments=True).segments
+        outputs = model.runner(padded)
+        probabilities = np.exp(outputs - outputs.max()) / np.exp(outputs - outputs.max()).sum()
+        assert window.padded
+        assert [window.probabilities[label] for label in model.labels] == pytest.approx(
+            probabilities.tolist())
+
+
+def test_unknown_short_clip_padding_is_refused(tmp_path, tensorflow_available):
+    from emoedge.quantize.export import embed_metadata, embed_metadata_bytes
+
+    meta = read_model_file(TINY).metadata
+    with pytest.raises(ModelConfigError, match="unknown short-clip padding 'mirror' "
+                                               r"\(supported: noise-floor, repeat\)"):
+        embed_metadata(NO_METADATA.read_bytes(), dataclasses.replace(meta, short_clip_padding="mirror"))
+    text = meta.to_json().replace('"short_clip_padding": "noise-floor"',
+                                  '"short_clip_padding": "mirror"')
+    path = _write(tmp_path, embed_metadata_bytes(NO_METADATA.read_bytes(), text.encode()))
+    assert "unknown short-clip padding 'mirror'" in _refusal(path)

@@ -84,3 +84,15 @@ def test_rejects_non_int16(bad):
 def test_rejects_multichannel():
     with pytest.raises(ValueError, match="1-D"):
         compute_features(np.zeros((10, 2), np.int16))
+
+
+def test_repeat_padding_fills_the_window_with_the_clips_own_frames():
+    from emoedge.windows import pad_to_window
+
+    frames = np.arange(6, dtype=np.uint16).reshape(3, 2)
+    assert pad_to_window(frames, 7, "repeat").tolist() == [
+        [0, 1], [2, 3], [4, 5], [0, 1], [2, 3], [4, 5], [0, 1]]
+    assert pad_to_window(frames, 5).tolist() == [[0, 1], [2, 3], [4, 5], [0, 1], [0, 1]]
+    assert pad_to_window(frames, 3, "repeat") is frames
+    with pytest.raises(ValueError, match="unknown padding 'mirror'; choose one of noise-floor, repeat"):
+        pad_to_window(frames, 7, "mirror")

@@ -74,3 +74,23 @@ def test_recipe_refuses_a_run_of_no_epochs():
     with pytest.raises(RecipeError, match="epochs must be at least 1, got 0"):
         load_recipe(None, ["training.epochs=0"])
     assert load_recipe(None, ["training.epochs=1"]).training.epochs == 1
+
+
+@pytest.mark.parametrize("padding", ["noise-floor", "repeat"])
+def test_training_and_evaluation_pad_short_clips_as_the_runtime_does(padding):
+    """A clip shorter than the window reaches the model padded exactly as
+    the device pads it (emoedge.windows.pad_to_window with the same
+    padding), in training batches and in evaluation windows alike."""
+    from emoedge.train.augment import AugmentConfig
+    from emoedge.train.dataset import ClipFeatures, evaluation_windows, training_batches
+    from emoedge.windows import pad_to_window
+
+    features = np.random.default_rng(0).integers(0, 900, (37, 4)).astype(np.uint16)
+    expected = pad_to_window(features, 50, padding)
+    (x, _, _), = training_batches([ClipFeatures("a", (features,), 0)], window_frames=50,
+                                  batch_size=4, augment=AugmentConfig(time_masks=0, freq_masks=0),
+                                  seed=0, epoch=0, regression=False, padding=padding)
+    assert x[0, ..., 0].tolist() == expected.tolist()
+    (window,) = evaluation_windows(features, 50, 25, padding)
+    assert window.tolist() == expected.tolist()
+    assert (padding == "repeat") == (window[37:40].tolist() == features[:3].tolist())

@@ -477,6 +477,24 @@ def test_training_on_shorter_crops_still_scores_and_exports_whole_windows(
     assert again["ua"]["values"] == pytest.approx([fold.metrics["ua"]])
 
 
+def test_short_clip_padding_is_a_recipe_choice_the_model_file_carries(
+        tensorflow_available, tmp_path, manifest):
+    import emoedge
+    from emoedge.train.recipe import RecipeError, load_recipe
+    from emoedge.train.trainer import run_training
+
+    with pytest.raises(RecipeError, match="short_clip_padding must be one of noise-floor, "
+                                          "repeat, got 'mirror'"):
+        load_recipe(_recipe(tmp_path, manifest), ['window.short_clip_padding="mirror"'])
+    recipe = load_recipe(_recipe(tmp_path, manifest, epochs=2),
+                         ['window.short_clip_padding="repeat"', "window.window_ms=1500"])
+    result = run_training(recipe, tmp_path / "run", data_root=None, cache_dir=tmp_path / "cache",
+                          progress=False)
+    model = emoedge.load_model(pathlib.Path(result.folds[0].directory) / "model_int8.tflite")
+    assert model.metadata.short_clip_padding == "repeat"
+    assert model.metadata.provenance["recipe"]["window"]["short_clip_padding"] == "repeat"
+
+
 def test_training_crops_longer_than_the_window_are_refused(tmp_path, manifest):
     from emoedge.train.recipe import RecipeError, load_recipe
 

@@ -33,15 +33,16 @@ class ClipFeatures:
     weight: float = 1.0
 
 
-def evaluation_windows(features: np.ndarray, window_frames: int, hop_frames: int) -> np.ndarray:
-    """The runtime's windows of one clip.
+def evaluation_windows(features: np.ndarray, window_frames: int, hop_frames: int,
+                       padding: str = "noise-floor") -> np.ndarray:
+    """The runtime's windows of one clip (a short clip padded by ``padding``).
 
     Returns:
         uint16 array (windows, window_frames, channels); at least one window
         when the clip has a frame.
     """
     windower = FrameWindower(window_frames=window_frames, hop_frames=hop_frames,
-                             num_channels=features.shape[1])
+                             num_channels=features.shape[1], padding=padding)
     windows = [w for _, w in windower.push(features)]
     padded = windower.pad_remaining()
     if padded is not None:
@@ -50,10 +51,11 @@ def evaluation_windows(features: np.ndarray, window_frames: int, hop_frames: int
                                                       dtype=np.uint16)
 
 
-def random_window(features: np.ndarray, window_frames: int, rng: np.random.Generator) -> np.ndarray:
-    """A random full window, or the whole clip padded with its noise floor."""
+def random_window(features: np.ndarray, window_frames: int, rng: np.random.Generator,
+                  padding: str = "noise-floor") -> np.ndarray:
+    """A random full window, or the whole clip padded by ``padding``."""
     if len(features) <= window_frames:
-        return pad_to_window(features, window_frames)
+        return pad_to_window(features, window_frames, padding)
     start = int(rng.integers(0, len(features) - window_frames + 1))
     return features[start:start + window_frames]
 
@@ -81,7 +83,8 @@ def balancing_weights(labels: Sequence[str], corpora: Sequence[str], *, by_class
 
 
 def training_batches(clips: Sequence[ClipFeatures], *, window_frames: int, batch_size: int,
-                     augment: AugmentConfig, seed: int, epoch: int, regression: bool):
+                     augment: AugmentConfig, seed: int, epoch: int, regression: bool,
+                     padding: str = "noise-floor"):
     """One epoch of batches: (x float32 (b, frames, ch, 1), y, sample weights).
 
     Deterministic in (seed, epoch): the same run gives the same batches.
@@ -93,7 +96,7 @@ def training_batches(clips: Sequence[ClipFeatures], *, window_frames: int, batch
         windows = []
         for clip in chosen:
             variant = clip.variants[int(rng.integers(0, len(clip.variants)))]
-            window = random_window(variant, window_frames, rng)
+            window = random_window(variant, window_frames, rng, padding)
             if augment.time_masks or augment.freq_masks:
                 window = spec_augment(window, augment, rng)
             windows.append(window)

@@ -35,7 +35,7 @@ def build_metadata(recipe, labels, content: bytes, provenance: dict) -> ModelMet
         hop_ms=recipe.window.hop_ms, task=recipe.training.task,
         output_kind="values" if regression else "logits", input=model_input,
         output=model_output, valence_arousal=None if regression else mapping,
-        provenance=provenance)
+        short_clip_padding=recipe.window.short_clip_padding, provenance=provenance)
 
 
 def export_fold(trainer, split, recipe, labels, result) -> None:
@@ -87,7 +87,8 @@ def runtime_clip_outputs(content: bytes, metadata: ModelMetadata, trainer, clips
     decision = Decision(metadata)
     outputs = []
     for clip in clips:
-        windows = evaluation_windows(clip.variants[0], trainer.window_frames, trainer.hop_frames)
+        windows = evaluation_windows(clip.variants[0], trainer.window_frames, trainer.hop_frames,
+                                     trainer.padding)
         outputs.append(np.mean([decision.probabilities(runner(w)) for w in windows], axis=0))
     return np.stack(outputs)
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from emoedge.frontend import FrontendConfig
+from emoedge.windows import PADDINGS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -82,15 +83,21 @@ class WindowSection:
     whole windows; validation, test and the exported model still take
     ``window_ms`` (the convolutions and global pooling have the same weights
     at any length, and the window-mean step averages whatever length it is
-    given). 0 trains on whole windows. Pruning and quantization-aware
+    given). 0 trains on whole windows. ``short_clip_padding`` pads a clip
+    shorter than a window, in training and, through the model file, on the
+    device (:func:`emoedge.windows.pad_to_window`). Pruning and quantization-aware
     training in ``emoedge quantize`` fine-tune on whole windows.
     """
 
     window_ms: int = 3000
     hop_ms: int = 1000
     train_window_ms: int = 0
+    short_clip_padding: str = "noise-floor"
 
     def __post_init__(self) -> None:
+        if self.short_clip_padding not in PADDINGS:
+            raise ValueError(f"short_clip_padding must be one of {', '.join(PADDINGS)}, "
+                             f"got {self.short_clip_padding!r}")
         if not 0 <= self.train_window_ms <= self.window_ms:
             raise ValueError(f"train_window_ms must be 0 (whole windows) or at most window_ms "
                              f"({self.window_ms}), got {self.train_window_ms}")

@@ -142,6 +142,7 @@ class FoldTrainer:
         self.train_frames = recipe.frontend.frames_in_ms(
             recipe.window.train_window_ms or recipe.window.window_ms)
         self._whole_window_model = None
+        self.padding = recipe.window.short_clip_padding
         self.hop_frames = recipe.window.hop_ms // recipe.frontend.window_step_ms
         self.regression = recipe.training.task == "regression"
 
@@ -217,7 +218,8 @@ class FoldTrainer:
         model = self.whole_window(model)
         windows, owners = [], []
         for index, clip in enumerate(clips):
-            clip_windows = evaluation_windows(clip.variants[0], self.window_frames, self.hop_frames)
+            clip_windows = evaluation_windows(clip.variants[0], self.window_frames, self.hop_frames,
+                                              self.padding)
             windows.append(clip_windows)
             owners += [index] * len(clip_windows)
         stacked = np.concatenate(windows).astype(np.float32)[..., None]
@@ -327,7 +329,7 @@ class FoldTrainer:
         batches = ((x, self._encode(y), w) for x, y, w in training_batches(
             train, window_frames=self.train_frames, batch_size=self.recipe.training.batch_size,
             augment=self.recipe.augment, seed=self.seed, epoch=epoch,
-            regression=self.regression))
+            regression=self.regression, padding=self.padding))
         # its own stream, so turning mixup on leaves the windows drawn unchanged
         rng = np.random.default_rng([self.seed, epoch, 1])
         return mixup_batches(batches, alpha=self.recipe.training.mixup_alpha, rng=rng)
@@ -382,7 +384,7 @@ class FoldTrainer:
     def representative(self, train: list[ClipFeatures], count: int = 256) -> np.ndarray:
         rng = np.random.default_rng(self.seed)
         picks = rng.integers(0, len(train), count)
-        return np.stack([random_window(train[i].variants[0], self.window_frames, rng)
+        return np.stack([random_window(train[i].variants[0], self.window_frames, rng, self.padding)
                          for i in picks]).astype(np.float32)[..., None]
 
 
