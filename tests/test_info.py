@@ -34,6 +34,7 @@ def test_text_report():
     assert f"int8 [1, 4] scale {meta.output.scale:.6g} zero_point {meta.output.zero_point}" in out
     assert "CONV_2D x2, MAX_POOL_2D x1, MEAN x1, FULLY_CONNECTED x1" in out
     assert "1000 ms (98 frames), hop 500 ms (50 frames)" in out
+    assert "short clips     padded to one window: noise-floor" in out
     assert "random test fixture" in out
 
 

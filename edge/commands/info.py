@@ -134,7 +134,8 @@ def _model_lines(report: dict[str, Any]) -> list[str]:
     lines = [f"task            {meta['task']} ({meta['output_kind']})",
              f"labels          {', '.join(meta['labels'])}",
              f"window          {meta['window_ms']} ms ({report['window_frames']} frames), "
-             f"hop {meta['hop_ms']} ms ({report['hop_frames']} frames)"]
+             f"hop {meta['hop_ms']} ms ({report['hop_frames']} frames)",
+             f"short clips     padded to one window: {meta['short_clip_padding']}"]
     if meta.get("valence_arousal"):
         points = ", ".join(f"{label} ({v:+.2f}, {a:+.2f})"
                            for label, (v, a) in meta["valence_arousal"].items())
