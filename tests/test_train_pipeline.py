@@ -230,6 +230,11 @@ def test_reexport_script_rewrites_the_trainers_own_export(tensorflow_available, 
 
 
 def test_evaluate_recomputes_the_same_metrics(tensorflow_available, tmp_path, manifest):
+    """Through the function and through the ``emoedge evaluate`` command."""
+    import typer
+    from typer.testing import CliRunner
+
+    from emoedge.train import cli as train_cli
     from emoedge.train.evaluate import evaluate_run
     from emoedge.train.recipe import load_recipe
     from emoedge.train.trainer import run_training
@@ -240,6 +245,12 @@ def test_evaluate_recomputes_the_same_metrics(tensorflow_available, tmp_path, ma
     again = evaluate_run(str(tmp_path / "run"), data_root=None, cache_dir=str(tmp_path / "cache"),
                          progress=False)
     assert again["ua"]["values"] == pytest.approx(trained.summary["ua"]["values"])
+    app = typer.Typer()
+    train_cli.register(app)
+    command = CliRunner().invoke(app, ["evaluate", str(tmp_path / "run"), "--cache",
+                                       str(tmp_path / "cache"), "--quiet"])
+    assert command.exit_code == 0, command.output
+    assert f"ua: {trained.summary['ua']['mean']:.4f}" in command.output
 
 
 def test_kfold_regression_reports_ccc(tensorflow_available, tmp_path, manifest):

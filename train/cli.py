@@ -83,7 +83,7 @@ def evaluate(
 
     try:
         summary = evaluate_run(run_dir, data_root=_data_root(data), cache_dir=cache,
-                               progress=not quiet, resume=resume)
+                               progress=not quiet)
     except (RecipeError, ValueError, OSError) as error:
         _fail(error)
     for name, value in summary.items():
