@@ -223,13 +223,11 @@ def _provenance(recipe, split, trainer, method: str, sparsity: float, representa
 
 def _evaluate_file(name, content, metadata, trainer, scored, reference, fold, sparsity) -> dict:
     from emoedge.runner import ModelRunner
-    from emoedge.train.dataset import evaluation_windows
     from emoedge.train.export import runtime_clip_outputs
 
     outputs = runtime_clip_outputs(content, metadata, trainer, scored)
     runner = ModelRunner(content, metadata, num_threads=1)
-    windows = [w for clip in scored[:20] for w in evaluation_windows(
-        clip.variants[0], trainer.window_frames, trainer.hop_frames, trainer.padding)][:50]
+    windows = [w for clip in scored[:20] for w in trainer.clip_windows(clip)][:50]
     runner(windows[0])  # warm-up
     timings = []
     for window in windows:

@@ -81,15 +81,12 @@ def runtime_clip_outputs(content: bytes, metadata: ModelMetadata, trainer, clips
     from emoedge.recognizer import Decision
     from emoedge.runner import ModelRunner
 
-    from .dataset import evaluation_windows
-
     runner = ModelRunner(content, metadata, num_threads=1)
     decision = Decision(metadata)
     outputs = []
     for clip in clips:
-        windows = evaluation_windows(clip.variants[0], trainer.window_frames, trainer.hop_frames,
-                                     trainer.padding)
-        outputs.append(np.mean([decision.probabilities(runner(w)) for w in windows], axis=0))
+        outputs.append(np.mean([decision.probabilities(runner(w))
+                                for w in trainer.clip_windows(clip)], axis=0))
     return np.stack(outputs)
 
 

@@ -213,13 +213,19 @@ class FoldTrainer:
         self._whole_window_model.set_weights(model.get_weights())
         return self._whole_window_model
 
+    def clip_windows(self, clip: ClipFeatures) -> np.ndarray:
+        """The windows the device takes from ``clip``'s unaugmented features:
+        this run's window, hop and short-clip padding. uint16, shape
+        (windows, window_frames, channels)."""
+        return evaluation_windows(clip.variants[0], self.window_frames, self.hop_frames,
+                                  self.padding)
+
     def predict_clips(self, model, clips: list[ClipFeatures]) -> np.ndarray:
         """Clip-level outputs: mean softmax (or mean value) over runtime windows."""
         model = self.whole_window(model)
         windows, owners = [], []
         for index, clip in enumerate(clips):
-            clip_windows = evaluation_windows(clip.variants[0], self.window_frames, self.hop_frames,
-                                              self.padding)
+            clip_windows = self.clip_windows(clip)
             windows.append(clip_windows)
             owners += [index] * len(clip_windows)
         stacked = np.concatenate(windows).astype(np.float32)[..., None]
