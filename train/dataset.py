@@ -1,7 +1,7 @@
 """From cached clip features to training batches and evaluation windows.
 
 Evaluation cuts each clip exactly as the device runtime does (same windows,
-same hop, same noise-floor padding for short clips, see
+same hop, the same padding of short clips, see
 :mod:`emoedge.windows`), so a run's clip-level metrics describe what
 ``emoedge score`` will do. Training takes one random window per clip per
 epoch, from the original audio or one of its augmented copies.
@@ -34,8 +34,11 @@ class ClipFeatures:
 
 
 def evaluation_windows(features: np.ndarray, window_frames: int, hop_frames: int,
-                       padding: str = "noise-floor") -> np.ndarray:
+                       padding: str) -> np.ndarray:
     """The runtime's windows of one clip (a short clip padded by ``padding``).
+
+    ``padding`` has no default: it must be the run's, the one its model file
+    records, or clip metrics would describe a device that pads differently.
 
     Returns:
         uint16 array (windows, window_frames, channels); at least one window
@@ -52,7 +55,7 @@ def evaluation_windows(features: np.ndarray, window_frames: int, hop_frames: int
 
 
 def random_window(features: np.ndarray, window_frames: int, rng: np.random.Generator,
-                  padding: str = "noise-floor") -> np.ndarray:
+                  padding: str) -> np.ndarray:
     """A random full window, or the whole clip padded by ``padding``."""
     if len(features) <= window_frames:
         return pad_to_window(features, window_frames, padding)
@@ -84,7 +87,7 @@ def balancing_weights(labels: Sequence[str], corpora: Sequence[str], *, by_class
 
 def training_batches(clips: Sequence[ClipFeatures], *, window_frames: int, batch_size: int,
                      augment: AugmentConfig, seed: int, epoch: int, regression: bool,
-                     padding: str = "noise-floor"):
+                     padding: str):
     """One epoch of batches: (x float32 (b, frames, ch, 1), y, sample weights).
 
     Deterministic in (seed, epoch): the same run gives the same batches.
