@@ -148,3 +148,20 @@ def test_cards_that_cannot_be_paired_are_refused(tmp_path, capsys, candidate, me
         candidate_path.write_text(json.dumps(candidate))
     assert main([str(control_path), str(candidate_path)]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_card_from_before_held_out_was_recorded_reads_as_test_speakers(tmp_path, capsys):
+    """The shipped model's earlier cards have no "held_out": they scored test
+    speakers, so they pair with a test card and are refused against a val card."""
+    old = {"per_model": [{"ravdess": _entry(TRUE, ["happy", "sad", "sad", "sad"])}]}
+    paths = {name: tmp_path / f"{name}.json" for name in ("old", "test", "val")}
+    paths["old"].write_text(json.dumps(old))
+    paths["test"].write_text(json.dumps(_card([{"ravdess": _entry(TRUE, TRUE)}],
+                                              held_out="each model's test speakers")))
+    paths["val"].write_text(json.dumps(_card([{"ravdess": _entry(TRUE, TRUE)}])))
+    assert main([str(paths["old"]), str(paths["test"]), "--resamples", "20"]) == 0
+    assert "75.0 → 100.0 (+25.0)" in capsys.readouterr().out
+    assert main([str(paths["old"]), str(paths["val"])]) == 2
+    assert ("the cards scored different speakers: \"each model's test speakers\" and "
+            "\"each model's val speakers\"") in capsys.readouterr().err
+
