@@ -164,4 +164,3 @@ def test_a_card_from_before_held_out_was_recorded_reads_as_test_speakers(tmp_pat
     assert main([str(paths["old"]), str(paths["val"])]) == 2
     assert ("the cards scored different speakers: \"each model's test speakers\" and "
             "\"each model's val speakers\"") in capsys.readouterr().err
-
