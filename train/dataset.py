@@ -63,26 +63,57 @@ def random_window(features: np.ndarray, window_frames: int, rng: np.random.Gener
     return features[start:start + window_frames]
 
 
+# Where class balancing equalises classes: over the pooled clips of all
+# corpora, or within each corpus.
+CLASS_BALANCES = ("pooled", "per-corpus")
+
+
 def balancing_weights(labels: Sequence[str], corpora: Sequence[str], *, by_class: bool,
-                      by_corpus: bool,
-                      corpus_weights: Mapping[str, float] | None = None) -> np.ndarray:
+                      by_corpus: bool, corpus_weights: Mapping[str, float] | None = None,
+                      class_balance: str = "pooled") -> np.ndarray:
     """Per-clip weights, shape (clips,), mean 1: classes and/or corpora
-    equalised, then each clip of a corpus named in ``corpus_weights`` scaled
+    balanced, then each clip of a corpus named in ``corpus_weights`` scaled
     by its weight (unnamed corpora 1.0).
+
+    ``class_balance="pooled"`` multiplies a class factor (inverse class count
+    over all clips) by a corpus factor (inverse corpus count). A class that
+    only one corpus has, such as RAVDESS's calm, is rare in the pool, so it
+    takes a large share of its corpus's weight and the corpora's shares
+    drift from equal. ``"per-corpus"`` fixes each corpus's share first
+    (equal with ``by_corpus``, else its share of the clips) and splits it
+    equally among the classes that corpus has.
 
     Corpus balancing matters: TESS alone is two thirds of the clips of the
     three corpora and trivially separable.
     """
-    weights = np.ones(len(labels))
-    for enabled, groups in ((by_class, labels), (by_corpus, corpora)):
-        if not enabled:
-            continue
-        values, inverse, counts = np.unique(np.asarray(groups), return_inverse=True,
-                                            return_counts=True)
-        weights *= (len(groups) / (len(values) * counts))[inverse]
+    labels, corpora = np.asarray(labels), np.asarray(corpora)
+    if by_class and class_balance == "per-corpus":
+        weights = _per_corpus_class_weights(labels, corpora, by_corpus=by_corpus)
+    else:
+        weights = np.ones(len(labels))
+        for enabled, groups in ((by_class, labels), (by_corpus, corpora)):
+            if enabled:
+                weights *= _inverse_count(groups)
     if corpus_weights:
         weights *= np.array([corpus_weights.get(corpus, 1.0) for corpus in corpora])
     return weights / weights.mean() if len(weights) else weights
+
+
+def _inverse_count(groups: np.ndarray) -> np.ndarray:
+    """Per item, (items / (groups * items in its group)): each group's total 1/groups of items."""
+    values, inverse, counts = np.unique(groups, return_inverse=True, return_counts=True)
+    return (len(groups) / (len(values) * counts))[inverse]
+
+
+def _per_corpus_class_weights(labels: np.ndarray, corpora: np.ndarray, *,
+                              by_corpus: bool) -> np.ndarray:
+    """Per clip: its corpus's share, over (classes in that corpus * clips of its class there)."""
+    weights = np.zeros(len(labels))
+    for corpus in np.unique(corpora):
+        members = corpora == corpus
+        share = 1.0 / len(np.unique(corpora)) if by_corpus else members.mean()
+        weights[members] = share * _inverse_count(labels[members]) / members.sum()
+    return weights
 
 
 def training_batches(clips: Sequence[ClipFeatures], *, window_frames: int, batch_size: int,

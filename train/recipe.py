@@ -27,6 +27,7 @@ else:  # Python 3.10
 
 from .augment import AugmentConfig
 from .averaging import check_decay
+from .dataset import CLASS_BALANCES
 
 
 class RecipeError(ValueError):
@@ -57,7 +58,9 @@ class DataSection:
     corpus_balance: bool = True
     # Relative weight of each named corpus (others 1.0), applied after the
     # balancing: with corpus_balance on, a corpus's share of the training
-    # weight is its weight over the sum of all corpora's weights.
+    # weight is its weight over the sum of all corpora's weights, exactly
+    # when classes are balanced per corpus or not at all (pooled class
+    # weights move the shares: see dataset.balancing_weights).
     corpus_weights: Mapping[str, float] = field(default_factory=dict)
     trust_pickle: bool = False
 
@@ -120,7 +123,10 @@ class TrainingSection:
     decoupled from the gradient (AdamW), per step, times the learning rate.
     ``ema_decay_per_epoch`` > 0 scores, selects and ships an exponential
     moving average of the weights, updated once per epoch (see
-    :mod:`emoedge.train.averaging`); training itself is unchanged."""
+    :mod:`emoedge.train.averaging`); training itself is unchanged.
+    ``class_balance`` says where ``class_weights`` equalises classes (see
+    :func:`emoedge.train.dataset.balancing_weights`): ``"pooled"`` over all
+    clips, or ``"per-corpus"`` within each corpus."""
 
     task: str = "classification"
     targets: tuple[str, ...] = ("valence", "arousal")
@@ -135,6 +141,7 @@ class TrainingSection:
     weight_decay: float = 0.0
     ema_decay_per_epoch: float = 0.0
     class_weights: bool = True
+    class_balance: str = "pooled"
     seeds: tuple[int, ...] = (0,)
     mixed_precision: bool = False
     strategy: str = "default"
@@ -143,6 +150,9 @@ class TrainingSection:
         check_decay(self.ema_decay_per_epoch, "ema_decay_per_epoch")
         if self.epochs < 1:  # a run with no epoch has no weights to keep
             raise ValueError(f"epochs must be at least 1, got {self.epochs}")
+        if self.class_balance not in CLASS_BALANCES:
+            raise ValueError(f"class_balance must be one of {', '.join(CLASS_BALANCES)}, "
+                             f"got {self.class_balance!r}")
 
 
 @dataclass(frozen=True, kw_only=True)

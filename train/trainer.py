@@ -157,7 +157,8 @@ class FoldTrainer:
             [c.label for c in clips], [c.corpus for c in clips],
             by_class=self.recipe.training.class_weights and not self.regression,
             by_corpus=self.recipe.data.corpus_balance,
-            corpus_weights=self.recipe.data.corpus_weights)
+            corpus_weights=self.recipe.data.corpus_weights,
+            class_balance=self.recipe.training.class_balance)
         return [ClipFeatures(clip_key(c), features[clip_key(c)] if with_variants
                              else features[clip_key(c)][:1], self.target(c), float(w))
                 for c, w in zip(clips, weights)]
