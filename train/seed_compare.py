@@ -147,17 +147,29 @@ def markdown(comparisons: Sequence[SeedComparison]) -> str:
     return "\n".join(lines) + "\n"
 
 
+PANELS_PER_ROW = 4
+MIN_SPAN_POINTS = 10.0  # a y range at least this tall, so a 1-point gap does not fill a panel
+
+
 def plot(comparisons: Sequence[SeedComparison], path: str) -> None:
     """One panel per corpus and figure: each seed a dot, each side's mean a bar."""
     from .report import _pyplot
 
     plt = _pyplot()
-    figure, axes = plt.subplots(1, len(comparisons), figsize=(3.2 * len(comparisons), 3.6),
+    columns = min(PANELS_PER_ROW, len(comparisons))
+    rows = -(-len(comparisons) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 3.4 * rows),
                                 squeeze=False)
-    for axis, c in zip(axes[0], comparisons):
+    for axis in axes.flat[len(comparisons):]:
+        axis.set_visible(False)
+    for axis, c in zip(axes.flat, comparisons):
         for x, values, colour in ((0, c.control, "tab:gray"), (1, c.candidate, "tab:blue")):
             axis.scatter([x] * len(values), values, color=colour, zorder=3)
             axis.hlines(np.mean(values), x - 0.25, x + 0.25, color="black", linewidth=2)
+        middle = (min(c.control + c.candidate) + max(c.control + c.candidate)) / 2
+        low, high = axis.get_ylim()
+        half = max(high - low, MIN_SPAN_POINTS) / 2
+        axis.set_ylim(middle - half, middle + half)
         axis.set_xticks([0, 1], ["control", "candidate"])
         axis.set_xlim(-0.6, 1.6)
         axis.set_title(f"{c.corpus}, {c.figure}\nchange {c.change:+.1f}, p {c.permutation_p:.2f}",
