@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+import pathlib
 
 import pytest
 
@@ -82,6 +84,22 @@ def test_main_prints_one_row_per_corpus_and_figure_and_draws_the_plot(tmp_path, 
                        "| 75.0 | 10.0 | +20.0 | 3 of 3 | 0.05 |")
     assert rows[3].startswith("| ravdess | sad recall | 0.0 / 10.0 / 20.0 |")
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_gzip_compressed_cards_read_as_the_plain_ones(tmp_path, capsys):
+    control = [_write(tmp_path, f"c{v}", _ua_card(v)) for v in (0, 1)]
+    candidate = [_write(tmp_path, f"d{v}", _ua_card(v)) for v in (4, 5)]
+    assert main(["--control", *control, "--candidate", *candidate]) == 0
+    plain = capsys.readouterr().out
+    packed = []
+    for name in control + candidate:
+        packed.append(name + ".gz")
+        pathlib.Path(packed[-1]).write_bytes(gzip.compress(pathlib.Path(name).read_bytes()))
+    assert main(["--control", *packed[:2], "--candidate", *packed[2:]]) == 0
+    assert capsys.readouterr().out == plain
+    pathlib.Path(packed[0]).write_bytes(b"not gzip")
+    assert main(["--control", *packed[:2], "--candidate", *packed[2:]]) == 2
+    assert "Not a gzipped file" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("case, message", [

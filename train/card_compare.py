@@ -17,6 +17,7 @@ runs.
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import pathlib
 import sys
@@ -178,6 +179,14 @@ def plot(comparisons: Sequence[CorpusComparison], path: str) -> None:
 CARDS_BEFORE_HELD_OUT = "each model's test speakers"
 
 
+def read_card(path: str | pathlib.Path) -> dict:
+    """A card.json, or a gzip-compressed one (``.gz``: how docs/runs keeps
+    the control seeds' cards, about a twentieth of the size)."""
+    path = pathlib.Path(path)
+    data = path.read_bytes()
+    return json.loads(gzip.decompress(data) if path.suffix == ".gz" else data)
+
+
 def held_out_speakers(card: dict) -> str:
     """Which speakers a card.json scored, as model_card words it."""
     return card.get("held_out", CARDS_BEFORE_HELD_OUT)
@@ -195,8 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--plot", help="also draw each fold's change, per corpus, into this PNG")
     args = parser.parse_args(argv)
     try:
-        control, candidate = (json.loads(pathlib.Path(path).read_text()) for path in
-                              (args.control, args.candidate))
+        control, candidate = (read_card(path) for path in (args.control, args.candidate))
         control_speakers, candidate_speakers = map(held_out_speakers, (control, candidate))
         if control_speakers != candidate_speakers:
             raise ValueError(f"the cards scored different speakers: {control_speakers!r} "

@@ -2,7 +2,7 @@
 
 One retraining moves a fold's validation UA by as much as a recipe change
 (DEFAULT_MODEL.md, twelfth round), so a change is judged over seeds: each
-seed's run is scored into its own ``card.json`` (``python -m
+seed's run is scored into its own ``card.json`` (or ``card.json.gz``; ``python -m
 emoedge.train.model_card RUN/split*_seedS/model_int8.tflite --held-out val
 ...``), every card over the same folds and clips. Per corpus this prints
 each seed's figure (the mean over the card's folds), the seed mean and
@@ -20,15 +20,13 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
-import pathlib
 import sys
 from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
-from .card_compare import held_out_speakers
+from .card_compare import held_out_speakers, read_card
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -194,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     names = [*args.control, *args.candidate]
     try:
-        cards = [json.loads(pathlib.Path(name).read_text()) for name in names]
+        cards = [read_card(name) for name in names]
         check_same_clips(cards, names)
         comparisons = compare(cards[:len(args.control)], cards[len(args.control):],
                               condition=args.condition, recall_labels=args.recall)
