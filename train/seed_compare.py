@@ -162,7 +162,9 @@ def plot(comparisons: Sequence[SeedComparison], path: str) -> None:
         axis.set_visible(False)
     for axis, c in zip(axes.flat, comparisons):
         for x, values, colour in ((0, c.control, "tab:gray"), (1, c.candidate, "tab:blue")):
-            axis.scatter([x] * len(values), values, color=colour, zorder=3)
+            # seeds side by side, so two seeds with the same figure stay two dots
+            axis.scatter(x + np.linspace(-0.12, 0.12, len(values)), values, color=colour,
+                         zorder=3)
             axis.hlines(np.mean(values), x - 0.25, x + 0.25, color="black", linewidth=2)
         middle = (min(c.control + c.candidate) + max(c.control + c.candidate)) / 2
         low, high = axis.get_ylim()
