@@ -416,6 +416,30 @@ def test_a_run_directory_is_never_overwritten_or_resumed_with_another_recipe(tmp
     assert sorted(p.name for p in run.iterdir()) == ["run.json"]
 
 
+def test_a_run_recorded_before_a_recipe_key_existed_resumes_at_its_default(tmp_path):
+    from emoedge.train.recipe import load_recipe
+    from emoedge.train.resume import changes_since_recorded
+    from emoedge.train.trainer import write_json
+
+    recipe = load_recipe(None)
+    recorded = json.loads(json.dumps(recipe.to_dict()))
+    del recorded["training"]["class_balance"]  # runs started before the key existed
+    write_json(tmp_path / "run.json", {"recipe": recorded})
+    assert changes_since_recorded(tmp_path, recipe) == []
+    per_corpus = load_recipe(None, ['training.class_balance="per-corpus"'])
+    assert changes_since_recorded(tmp_path, per_corpus) == [
+        "training.class_balance: pooled -> per-corpus"]
+    # a record that no longer reads as a recipe is compared as it stands
+    recorded["training"]["retired_key"] = 1
+    write_json(tmp_path / "run.json", {"recipe": recorded})
+    assert changes_since_recorded(tmp_path, recipe) == [
+        "training.class_balance: (absent) -> pooled", "training.retired_key: 1 -> (absent)"]
+    # a run.json with no recipe at all differs in every section
+    write_json(tmp_path / "run.json", {})
+    assert [change.split(":")[0] for change in changes_since_recorded(tmp_path, recipe)] == \
+        sorted(recorded)
+
+
 def test_resume_refuses_a_fold_finished_on_another_split(tmp_path, manifest):
     from emoedge.train.recipe import RecipeError, load_recipe
     from emoedge.train.trainer import run_training, write_json

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import pathlib
 
-from .recipe import Recipe, RecipeError
+from .recipe import Recipe, RecipeError, recipe_from_dict
 
 
 # a run.json without a recipe differs in every key: name a few, count the rest
@@ -50,9 +50,26 @@ def changes_since_recorded(run: pathlib.Path, recipe: Recipe) -> list[str] | Non
     record_path = run / "run.json"
     if not record_path.exists():
         return None
-    earlier = json.loads(record_path.read_text()).get("recipe", {})
-    # through JSON, as run.json was written: tuples become lists
-    return recipe_differences(earlier, json.loads(json.dumps(recipe.to_dict())))
+    earlier = with_defaults(json.loads(record_path.read_text()).get("recipe", {}))
+    return recipe_differences(earlier, _as_recorded(recipe))
+
+
+def _as_recorded(recipe: Recipe) -> dict:
+    """``recipe`` as run.json records it: through JSON, so tuples become lists."""
+    return json.loads(json.dumps(recipe.to_dict()))
+
+
+def with_defaults(recorded: dict) -> dict:
+    """A recorded recipe with every key the recipe gained since filled at
+    its default, which is what the code that trained it did; as recorded
+    if it does not read as a recipe any more (the differences then name
+    every key that changed), or is missing (then every key differs)."""
+    if not recorded:
+        return recorded
+    try:
+        return _as_recorded(recipe_from_dict(recorded))
+    except RecipeError:
+        return recorded
 
 
 def recipe_differences(earlier: dict, now: dict, prefix: str = "") -> list[str]:
