@@ -192,6 +192,14 @@ def held_out_speakers(card: dict) -> str:
     return card.get("held_out", CARDS_BEFORE_HELD_OUT)
 
 
+def scored_clips(card: dict) -> list[dict[str, list[str]]]:
+    """Per fold, per corpus, the clip paths a card scored."""
+    return [{corpus: [row["path"] for row in entry["predictions"]]
+             for corpus, entry in model.items()
+             if isinstance(entry, dict) and "predictions" in entry}
+            for model in card["per_model"]]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("control", help="card.json of the run compared against")
@@ -209,9 +217,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if control_speakers != candidate_speakers:
             raise ValueError(f"the cards scored different speakers: {control_speakers!r} "
                              f"and {candidate_speakers!r}")
-        corpora = sorted({c for card in (control, candidate) for model in card["per_model"]
-                          for c in model
-                          if isinstance(model[c], dict) and "predictions" in model[c]})
+        corpora = sorted({corpus for card in (control, candidate)
+                          for fold in scored_clips(card) for corpus in fold})
         comparisons = [compare_corpus(control, candidate, corpus, condition=args.condition,
                                       resamples=args.resamples, seed=args.seed)
                        for corpus in corpora]

@@ -109,9 +109,10 @@ def _per_corpus_class_weights(labels: np.ndarray, corpora: np.ndarray, *,
                               by_corpus: bool) -> np.ndarray:
     """Per clip: its corpus's share, over (classes in that corpus * clips of its class there)."""
     weights = np.zeros(len(labels))
-    for corpus in np.unique(corpora):
+    names = np.unique(corpora)
+    for corpus in names:
         members = corpora == corpus
-        share = 1.0 / len(np.unique(corpora)) if by_corpus else members.mean()
+        share = 1.0 / len(names) if by_corpus else members.mean()
         weights[members] = share * _inverse_count(labels[members]) / members.sum()
     return weights
 

@@ -26,7 +26,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .card_compare import held_out_speakers, read_card
+from .card_compare import held_out_speakers, read_card, scored_clips
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,14 +77,6 @@ def card_figure(card: dict, corpus: str, condition: str, label: str | None) -> f
         values.append(entry[condition]["ua"] if label is None
                       else recall(entry["predictions"], label, condition))
     return 100 * float(np.nanmean(values))
-
-
-def scored_clips(card: dict) -> list[dict[str, list[str]]]:
-    """Per fold, per corpus, the clip paths a card scored."""
-    return [{corpus: [row["path"] for row in entry["predictions"]]
-             for corpus, entry in model.items()
-             if isinstance(entry, dict) and "predictions" in entry}
-            for model in card["per_model"]]
 
 
 def check_same_clips(cards: Sequence[dict], names: Sequence[str]) -> None:
