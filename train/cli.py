@@ -75,12 +75,22 @@ def evaluate(
     data: str = typer.Option(None, "--data", help=DATA_HELP),
     cache: str = typer.Option(None, "--cache", help="Feature cache folder."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
+    card: str = typer.Option(
+        None, "--card", help="Instead of rewriting the report, write a card (card.json, card.md) "
+        "of the float fold models to this folder, for card_compare and seed_compare."),
+    held_out: str = typer.Option("test", "--held-out",
+                                 help="With --card: score each fold's 'test' or 'val' speakers."),
+    seed: int = typer.Option(None, "--seed", help="With --card: only the folds of this seed."),
 ) -> None:
     """Re-evaluate a run's saved fold models on their test speakers; rewrite its report."""
     require_train_extra("evaluate")
     from .evaluate import evaluate_run
     from .recipe import RecipeError
 
+    if card:
+        _write_float_card(run_dir, card, held_out=held_out, seed=seed, data=data, cache=cache,
+                          quiet=quiet)
+        return
     try:
         summary = evaluate_run(run_dir, data_root=_data_root(data), cache_dir=cache,
                                progress=not quiet)
@@ -89,6 +99,28 @@ def evaluate(
     for name, value in summary.items():
         if isinstance(value, dict) and "mean" in value:
             typer.echo(f"{name}: {value['mean']:.4f} ± {value['std']:.4f}")
+
+
+def _write_float_card(run_dir: str, folder: str, *, held_out: str, seed: int | None,
+                      data: str | None, cache: str | None, quiet: bool) -> None:
+    import json
+    import pathlib
+
+    from .evaluate import float_card
+    from .model_card import markdown_table
+    from .recipe import RecipeError
+
+    try:
+        result = float_card(run_dir, held_out=held_out, data_root=_data_root(data), seed=seed,
+                            cache_dir=cache, progress=not quiet)
+        out = pathlib.Path(folder)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "card.json").write_text(json.dumps(result, indent=1) + "\n")
+        table = f"Scored on {result['held_out']}.\n\n" + markdown_table(result["summary"])
+        (out / "card.md").write_text(table)
+    except (RecipeError, ValueError, OSError) as error:
+        _fail(error)
+    typer.echo(table, nl=False)
 
 
 def tune(

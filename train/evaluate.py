@@ -16,14 +16,16 @@ def evaluate_run(run_dir: str, *, data_root: str | None, cache_dir: str | None =
                  progress: bool = True) -> dict:
     from .features import FeatureCache, default_cache_dir, extract
     from .report import write_report
-    from .trainer import (FoldTrainer, _job, clip_key, open_finished_run, summarise_results,
-                          write_json)
+    from .trainer import (FoldTrainer, _job, clip_key, open_finished_run, shifted_by_speaker,
+                          summarise_results, write_json)
 
     finished = open_finished_run(run_dir, data_root)
     run, recipe, clips = finished.directory, finished.recipe, finished.clips
     cache = FeatureCache(cache_dir or default_cache_dir(), recipe.frontend)
     originals = extract([_job(c) for c in clips], cache, progress=progress)
-    features = {clip_key(c): (f,) for c, f in zip(clips, originals)}
+    training_keys = {clip_key(c) for s in finished.splits.values() for c in s.train}
+    features = shifted_by_speaker(recipe, clips, {clip_key(c): (f,) for c, f in zip(clips, originals)},
+                                  training_keys)
     labels = recipe.output_names
     results = []
     for fold in finished.record["folds"]:
@@ -47,3 +49,57 @@ def evaluate_run(run_dir: str, *, data_root: str | None, cache_dir: str | None =
     write_json(run / "summary.json", summary)
     write_report(run, recipe, results, summary, features)
     return summary
+
+
+def float_card(run_dir: str, *, held_out: str, data_root: str | None, seed: int | None = None,
+               cache_dir: str | None = None, progress: bool = True) -> dict:
+    """A card of a run's float fold models on each fold's ``held_out``
+    speakers ("val" or "test"), in the layout of ``model_card``'s
+    ``card.json`` with the clean condition only, so ``card_compare`` and
+    ``seed_compare`` read it. It needs no exported model: a recipe the
+    device cannot run yet (a speaker-mean run) is scored this way. With
+    ``seed``, only that seed's folds (one card per seed, as ``seed_compare``
+    takes them).
+
+    Raises:
+        RecipeError: not a finished run, no fold of ``seed``, or a fold
+            without ``held_out`` speakers.
+    """
+    from .features import FeatureCache, default_cache_dir, extract
+    from .model_card import combine, corpus_entries, relative_path
+    from .trainer import FoldTrainer, _job, clip_key, open_finished_run, shifted_by_speaker
+
+    if held_out not in ("val", "test"):
+        raise ValueError(f"held_out must be 'val' or 'test', got {held_out!r}")
+    finished = open_finished_run(run_dir, data_root)
+    folds = [f for f in finished.record["folds"] if seed is None or f["seed"] == seed]
+    if not folds:
+        raise RecipeError(f"{run_dir} has no fold trained with seed {seed}")
+    recipe, clips = finished.recipe, finished.clips
+    root = data_root or finished.record.get("data_root") or ""
+    cache = FeatureCache(cache_dir or default_cache_dir(), recipe.frontend)
+    originals = extract([_job(c) for c in clips], cache, progress=progress)
+    training_keys = {clip_key(c) for s in finished.splits.values() for c in s.train}
+    features = shifted_by_speaker(recipe, clips, {clip_key(c): (f,) for c, f in zip(clips, originals)},
+                                  training_keys)
+    labels = list(recipe.output_names)
+    models, per_model = [], []
+    for fold in folds:
+        directory = finished.directory / fold["directory"]
+        chosen = getattr(finished.splits[fold["split"]], held_out)
+        if not chosen:
+            raise RecipeError(f"{directory.name} has no {held_out} speakers "
+                              "(a run trained with val_fraction = 0 has no validation speakers)")
+        trainer = FoldTrainer(recipe, labels, directory, seed=fold["seed"], progress=False)
+        _, model = trainer.load_saved_model()
+        outputs = trainer.predict_clips(model, trainer.clip_features(chosen, features,
+                                                                     with_variants=False))
+        rows: dict[str, list[dict]] = {}
+        for clip, output in zip(chosen, outputs):
+            rows.setdefault(clip.corpus, []).append({
+                "path": relative_path(clip.path, root), "true": clip.label,
+                "clean": labels[int(output.argmax())]})
+        per_model.append(corpus_entries(rows, labels, ("clean",)))
+        models.append({"path": str(directory), "seed": fold["seed"]})
+    return {"models": models, "held_out": f"each fold's {held_out} speakers (float models)",
+            "per_model": per_model, "summary": combine(per_model)}

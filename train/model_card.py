@@ -133,12 +133,35 @@ def score_model(model, clips, *, snrs: Sequence[float] = SNRS_DB,
     conditions = ("clean", *perturbations)
     rows = defaultdict(list)
     for clip in tqdm(clips, desc="clips", unit="clip", disable=not progress):
-        path = pathlib.Path(os.path.relpath(clip.path, data_root) if data_root else clip.path).as_posix()
+        path = relative_path(clip.path, data_root)
         predicted = {"clean": model.predict_file(clip.path).label}
         pcm = read_pcm(clip.path, model.sample_rate_hz)[1]
         for condition, perturb in perturbations.items():
             predicted[condition] = model.predict(perturb(pcm, path), model.sample_rate_hz).label
         rows[clip.corpus].append({"path": path, "true": clip.label, **predicted})
+    return corpus_entries(rows, labels, conditions)
+
+
+def relative_path(path: str, data_root: str) -> str:
+    """``path`` relative to ``data_root`` (unchanged without a root), with
+    forward slashes: how a card names a clip."""
+    return pathlib.Path(os.path.relpath(path, data_root) if data_root else path).as_posix()
+
+
+def corpus_entries(rows: dict[str, list[dict]], labels: Sequence[str],
+                   conditions: Sequence[str]) -> dict:
+    """A card's per-corpus entries from its prediction rows.
+
+    Args:
+        rows: corpus -> one dict per clip: "path", "true" label and the
+            predicted label under each of ``conditions``.
+        labels: the model's labels, in output order.
+        conditions: "clean" first, then any perturbation names.
+    Returns:
+        corpus -> clip count, labels present, UA/WA/macro-F1 per condition,
+        the clean confusion matrix and the rows themselves.
+    """
+    labels = list(labels)
     result = {}
     for corpus, records in rows.items():
         truth = [labels.index(r["true"]) for r in records]

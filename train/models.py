@@ -18,7 +18,10 @@ from dataclasses import dataclass
 from typing import Callable
 
 ARCHITECTURES = ("dscnn", "cnn2d", "parallel-cnn", "mlp", "cnn1d", "crnn")
-INPUT_NORMS = ("global", "window-mean", "window-level", "both")
+INPUT_NORMS = ("global", "window-mean", "window-level", "both", "speaker-mean")
+# Input norms whose graph is the global scaling alone: "speaker-mean" shifts
+# the features per speaker before the model (train/speaker_norm.py).
+_GLOBAL_ONLY = frozenset({"global", "speaker-mean"})
 # The layers between the input and the first weighted layer: they normalise
 # the raw features. Quantization-aware training leaves them float so the
 # converter calibrates them from representative data, as in post-training
@@ -52,7 +55,10 @@ class ModelSpec:
             over all frames and channels of the window, so a level change
             (the same offset on every channel) cancels but the window's
             spectral tilt stays; "both" feeds the global and the
-            window-mean features as two input maps.
+            window-mean features as two input maps; "speaker-mean" builds
+            the "global" graph, for features already shifted so each
+            speaker's channel means are the population's
+            (:mod:`emoedge.train.speaker_norm`).
     """
 
     architecture: str
@@ -122,7 +128,7 @@ def _normalise_per_window(x, spec: ModelSpec, keras):
     """Apply ``spec.input_norm`` to globally scaled features (batch, frames,
     channels, 1). Built from AVERAGE_POOL_2D or MEAN and SUB, which the int8
     converter and tfmot both know, so the device needs nothing new."""
-    if spec.input_norm == "global":
+    if spec.input_norm in _GLOBAL_ONLY:
         return x
     if spec.input_norm in _CENTRING:
         return _CENTRING[spec.input_norm](x, spec, keras)

@@ -124,7 +124,20 @@ def compute_all_features(recipe: Recipe, clips, training_keys: set[str], cache: 
         for job, features in zip(jobs, augmented):
             key = job.path or next(clip_key(c) for c in train_clips if c.pcm is job.pcm)
             variants[key].append(features)
-    return {key: tuple(value) for key, value in variants.items()}
+    return shifted_by_speaker(recipe, clips, {key: tuple(value) for key, value in variants.items()},
+                              training_keys)
+
+
+def shifted_by_speaker(recipe: Recipe, clips, features: dict[str, tuple[np.ndarray, ...]],
+                       training_keys: set[str]) -> dict[str, tuple[np.ndarray, ...]]:
+    """``features`` shifted per speaker when the recipe's input norm is
+    "speaker-mean" (:mod:`.speaker_norm`), else ``features`` itself."""
+    if recipe.model.input_norm != "speaker-mean":
+        return features
+    from .speaker_norm import normalise_by_speaker
+
+    speaker_of = {clip_key(c): c.speaker for c in clips}
+    return normalise_by_speaker(features, speaker_of, training_keys)
 
 
 # --- one fold ------------------------------------------------------------------
@@ -448,6 +461,9 @@ def run_training(recipe: Recipe, run_dir: str | os.PathLike, *, data_root: str |
     from .corpora import summarise
 
     run = pathlib.Path(run_dir)
+    if export and recipe.model.input_norm == "speaker-mean":
+        raise RecipeError("a speaker-mean model cannot be exported: the device runtime has no "
+                          "per-speaker offset yet; train it with --no-export")
     check_run_directory(run, recipe, resume=resume)
     run.mkdir(parents=True, exist_ok=True)
     (run / "recipe.toml").write_text(recipe.to_toml())

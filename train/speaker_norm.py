@@ -1,0 +1,96 @@
+"""Per-speaker feature offsets: each speaker's channel means moved to the population's.
+
+The window-mean input norm removes each log-mel channel's mean over one
+window, which cancels a microphone's colouring but also the window's own
+spectral envelope, a cue for emotion. Shifting every frame of a speaker by
+one integer offset per channel instead removes what is constant for the
+speaker (voice, microphone, level) and keeps how this window differs from
+that speaker's usual voice.
+
+Offsets are integers and the shifted features stay uint16, so the device
+path can apply them with one integer add per feature. Every speaker's
+means, including held-out speakers', come from that speaker's own
+unaugmented clips, without labels: in evaluation this is a session that
+heard the speaker's whole recording set, an upper bound on what a running
+mean on the device can know.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+
+FEATURE_MAX = np.iinfo(np.uint16).max
+
+
+def channel_means(feature_arrays: Iterable[np.ndarray]) -> np.ndarray:
+    """Mean of each channel over every frame of the arrays.
+
+    Args:
+        feature_arrays: uint16 features, each of shape (frames, channels).
+    Returns:
+        float64, shape (channels,).
+    Raises:
+        ValueError: no frame at all.
+    """
+    stacked = [np.asarray(a, dtype=np.float64) for a in feature_arrays]
+    frames = sum(len(a) for a in stacked)
+    if frames == 0:
+        raise ValueError("no feature frame to take a mean over")
+    return np.concatenate(stacked).sum(axis=0) / frames
+
+
+def population_means(speaker_means: Mapping[str, np.ndarray],
+                     speakers: Iterable[str]) -> np.ndarray:
+    """The mean of ``speakers``' channel means, each speaker weighing the
+    same. float64, shape (channels,)."""
+    chosen = [speaker_means[s] for s in sorted(set(speakers))]
+    if not chosen:
+        raise ValueError("no speaker to take the population mean over")
+    return np.mean(chosen, axis=0)
+
+
+def speaker_offset(speaker_mean: np.ndarray, population_mean: np.ndarray) -> np.ndarray:
+    """int32 offset per channel that moves ``speaker_mean`` to
+    ``population_mean``, rounded half away from zero (both float64, shape
+    (channels,))."""
+    difference = population_mean - speaker_mean
+    return (np.sign(difference) * np.floor(np.abs(difference) + 0.5)).astype(np.int32)
+
+
+def apply_offset(features: np.ndarray, offset: np.ndarray) -> np.ndarray:
+    """``features + offset`` saturated to the uint16 range.
+
+    Args:
+        features: uint16, shape (frames, channels).
+        offset: int32, shape (channels,).
+    Returns:
+        uint16, shape (frames, channels).
+    """
+    shifted = features.astype(np.int32) + offset.astype(np.int32)
+    return np.clip(shifted, 0, FEATURE_MAX).astype(np.uint16)
+
+
+def normalise_by_speaker(features: Mapping[str, Sequence[np.ndarray]],
+                         speaker_of: Mapping[str, str],
+                         training_keys: Iterable[str]) -> dict[str, tuple[np.ndarray, ...]]:
+    """Every clip's features (all its variants) shifted by its speaker's offset.
+
+    Args:
+        features: clip key -> (original, augmented copies...), each uint16
+            (frames, channels); the means use the originals only.
+        speaker_of: clip key -> speaker id, for every key of ``features``.
+        training_keys: the clips whose speakers set the population mean.
+    Returns:
+        clip key -> the shifted arrays, in the same order.
+    """
+    by_speaker: dict[str, list[np.ndarray]] = defaultdict(list)
+    for key, arrays in features.items():
+        by_speaker[speaker_of[key]].append(arrays[0])
+    means = {speaker: channel_means(arrays) for speaker, arrays in by_speaker.items()}
+    population = population_means(means, (speaker_of[k] for k in training_keys))
+    offsets = {speaker: speaker_offset(mean, population) for speaker, mean in means.items()}
+    return {key: tuple(apply_offset(a, offsets[speaker_of[key]]) for a in arrays)
+            for key, arrays in features.items()}
