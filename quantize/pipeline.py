@@ -50,8 +50,11 @@ def quantize_run(options: QuantizeOptions) -> dict:
     """Run every requested variant on every requested fold; write the table."""
     from emoedge.train.trainer import open_finished_run, write_json
 
+    from emoedge.train.export import check_exportable
+
     finished = open_finished_run(options.run_dir, options.data_root)
     run, recipe, splits = finished.directory, finished.recipe, finished.splits
+    check_exportable(recipe)
     features = finished.training_features(options.cache_dir, progress=options.progress)
     folds = [f for f in finished.record["folds"]
              if not options.folds or f["directory"] in options.folds]

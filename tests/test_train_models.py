@@ -121,6 +121,27 @@ def test_export_graph_computes_what_the_training_graph_does(tensorflow_available
                                    rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.tf
+def test_speaker_mean_model_is_the_global_graph_so_a_speaker_shift_reaches_it(
+        tensorflow_available, representative):
+    # The speaker shift happens before the model (train/speaker_norm.py), so
+    # the graph must not centre windows: same weights, same outputs as
+    # "global", and a per-channel offset is seen, unlike with "window-mean".
+    from emoedge.train.models import ModelSpec, build_model
+
+    windows = representative[:4]
+    specs = {norm: ModelSpec(architecture="cnn2d", frames=FRAMES, channels=CHANNELS,
+                             outputs=OUTPUTS, feature_mean=400.0, feature_std=150.0,
+                             input_norm=norm) for norm in ("speaker-mean", "global")}
+    speaker, plain = build_model(specs["speaker-mean"]), build_model(specs["global"])
+    plain.set_weights(speaker.get_weights())
+    np.testing.assert_array_equal(speaker(windows, training=False).numpy(),
+                                  plain(windows, training=False).numpy())
+    offset = np.linspace(-80, 80, CHANNELS, dtype=np.float32)[None, None, :, None]
+    shifted = speaker(windows + offset, training=False).numpy()
+    assert np.abs(shifted - speaker(windows, training=False).numpy()).max() > 1e-2
+
+
 @pytest.mark.parametrize("width, filters", [
     (1.0, [32, 64, 96, 128]), (1.2, [40, 80, 112, 152]), (0.25, [8, 16, 24, 32]),
     (0.1, [8, 8, 8, 16])])

@@ -536,3 +536,73 @@ def test_training_crops_longer_than_the_window_are_refused(tmp_path, manifest):
     with pytest.raises(RecipeError, match=r"train_window_ms must be 0 \(whole windows\) or at "
                                           r"most window_ms \(500\), got 700"):
         load_recipe(_recipe(tmp_path, manifest), ["window.train_window_ms=700"])
+
+
+def test_speaker_mean_run_trains_scores_as_a_float_card_and_refuses_export(
+        tensorflow_available, tmp_path, manifest):
+    import typer
+    from typer.testing import CliRunner
+
+    from emoedge.quantize.pipeline import QuantizeOptions, quantize_run
+    from emoedge.train import cli as train_cli
+    from emoedge.train import seed_compare
+    from emoedge.train.evaluate import evaluate_run, float_card
+    from emoedge.train.recipe import RecipeError, load_recipe
+    from emoedge.train.trainer import run_training
+
+    recipe = load_recipe(_recipe(tmp_path, manifest, epochs=4), ["model.input_norm=speaker-mean"])
+    with pytest.raises(RecipeError, match="cannot be exported"):
+        run_training(recipe, tmp_path / "refused", data_root=None, cache_dir=tmp_path / "cache",
+                     progress=False)
+    assert not (tmp_path / "refused").exists()
+    trained = run_training(recipe, tmp_path / "run", data_root=None, cache_dir=tmp_path / "cache",
+                           progress=False, export=False)
+    (fold,) = trained.folds
+    # evaluate shifts the features as training did: the same test metrics
+    again = evaluate_run(str(tmp_path / "run"), data_root=None, cache_dir=str(tmp_path / "cache"),
+                         progress=False)
+    assert again["ua"]["values"] == pytest.approx(trained.summary["ua"]["values"])
+    # the float card of the test speakers is the trainer's own test score
+    card = float_card(str(tmp_path / "run"), held_out="test", data_root=None,
+                      cache_dir=str(tmp_path / "cache"), progress=False)
+    ((corpus, entry),) = card["per_model"][0].items()
+    assert entry["clean"]["ua"] == pytest.approx(fold.metrics["ua"])
+    assert entry["clips"] == int(np.sum(fold.metrics["confusion"]))
+    # nor does quantize write a model file the runtime would mis-read
+    with pytest.raises(RecipeError, match="cannot be exported"):
+        quantize_run(QuantizeOptions(run_dir=str(tmp_path / "run"),
+                                     cache_dir=str(tmp_path / "cache"), progress=False))
+    assert not (tmp_path / "run" / "quantized").exists()
+
+    app = typer.Typer()
+    train_cli.register(app)
+    runner = CliRunner()
+    for name in ("a", "b"):
+        command = runner.invoke(app, ["evaluate", str(tmp_path / "run"), "--cache",
+                                      str(tmp_path / "cache"), "--quiet", "--held-out", "val",
+                                      "--seed", "0", "--card", str(tmp_path / name)])
+        assert command.exit_code == 0, command.output
+        assert "val speakers (float models)" in command.output
+    assert seed_compare.main(["--control", str(tmp_path / "a" / "card.json"),
+                              "--candidate", str(tmp_path / "b" / "card.json")]) == 0
+    for arguments, message in ((["--seed", "7"], "no fold trained with seed 7"),
+                               (["--held-out", "train"], "must be 'val' or 'test'")):
+        command = runner.invoke(app, ["evaluate", str(tmp_path / "run"), "--cache",
+                                      str(tmp_path / "cache"), "--quiet", "--card",
+                                      str(tmp_path / "c"), *arguments])
+        assert command.exit_code != 0 and message in command.output, command.output
+
+
+def test_a_float_card_of_validation_speakers_needs_a_run_that_had_them(
+        tensorflow_available, tmp_path, manifest):
+    from emoedge.train.evaluate import float_card
+    from emoedge.train.recipe import RecipeError, load_recipe
+    from emoedge.train.trainer import run_training
+
+    recipe = load_recipe(_recipe(tmp_path, manifest, split="kfold", epochs=1),
+                         ["data.folds=2", "data.val_fraction=0.0"])
+    run_training(recipe, tmp_path / "run", data_root=None, cache_dir=tmp_path / "cache",
+                 progress=False, export=False)
+    with pytest.raises(RecipeError, match="no val speakers"):
+        float_card(str(tmp_path / "run"), held_out="val", data_root=None,
+                   cache_dir=str(tmp_path / "cache"), progress=False)

@@ -461,9 +461,10 @@ def run_training(recipe: Recipe, run_dir: str | os.PathLike, *, data_root: str |
     from .corpora import summarise
 
     run = pathlib.Path(run_dir)
-    if export and recipe.model.input_norm == "speaker-mean":
-        raise RecipeError("a speaker-mean model cannot be exported: the device runtime has no "
-                          "per-speaker offset yet; train it with --no-export")
+    if export:
+        from .export import check_exportable
+
+        check_exportable(recipe)
     check_run_directory(run, recipe, resume=resume)
     run.mkdir(parents=True, exist_ok=True)
     (run / "recipe.toml").write_text(recipe.to_toml())

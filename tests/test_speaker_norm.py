@@ -1,0 +1,69 @@
+"""Per-speaker feature offsets (train/speaker_norm.py): exact values and invariants."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from emoedge.train.speaker_norm import (apply_offset, channel_means, normalise_by_speaker,
+                                        population_means, speaker_offset)
+
+
+def _u16(rows):
+    return np.array(rows, dtype=np.uint16)
+
+
+def test_golden_offsets_move_each_speaker_to_the_population_mean():
+    # s1's channel means are (20, 30), s2's (100, 100): the population is
+    # their mean (60, 65), so s1 moves by (+40, +35) and s2 by (-40, -35).
+    features = {"a": (_u16([[10, 20], [30, 40]]), _u16([[0, 0]])),
+                "b": (_u16([[100, 100]]),)}
+    shifted = normalise_by_speaker(features, {"a": "s1", "b": "s2"}, ["a", "b"])
+    np.testing.assert_array_equal(shifted["a"][0], [[50, 55], [70, 75]])
+    # the augmented copy takes its speaker's offset but not part in its mean
+    np.testing.assert_array_equal(shifted["a"][1], [[40, 35]])
+    np.testing.assert_array_equal(shifted["b"][0], [[60, 65]])
+    assert all(a.dtype == np.uint16 for arrays in shifted.values() for a in arrays)
+
+
+def test_every_speaker_ends_within_half_a_step_of_the_population_mean():
+    rng = np.random.default_rng(3)
+    speaker_of, features = {}, {}
+    for clip in range(30):
+        level = 200 + 40 * (clip % 5)
+        features[f"c{clip}"] = (rng.integers(level, level + 300, (50 + clip, 8)).astype(np.uint16),)
+        speaker_of[f"c{clip}"] = f"s{clip % 5}"
+    training = [k for k in features if speaker_of[k] != "s4"]
+    shifted = normalise_by_speaker(features, speaker_of, training)
+    before = {s: channel_means(features[k][0] for k in features if speaker_of[k] == s)
+              for s in set(speaker_of.values())}
+    population = population_means(before, (speaker_of[k] for k in training))
+    for speaker in before:
+        after = channel_means(shifted[k][0] for k in shifted if speaker_of[k] == speaker)
+        assert np.abs(after - population).max() <= 0.5, speaker
+
+
+def test_population_weighs_each_training_speaker_the_same():
+    means = {"talkative": np.array([10.0]), "quiet": np.array([30.0]), "held-out": np.array([99.0])}
+    # the speaker with more frames does not pull it, and a held-out one is left out
+    assert population_means(means, ["talkative", "talkative", "quiet"]) == pytest.approx([20.0])
+
+
+def test_offsets_round_half_away_from_zero():
+    population = np.array([10.5, 10.0, 10.0, 10.0])
+    speaker = np.array([10.0, 10.5, 8.51, 11.49])
+    np.testing.assert_array_equal(speaker_offset(speaker, population), [1, -1, 1, -1])
+    assert speaker_offset(speaker, population).dtype == np.int32
+
+
+def test_shifted_features_saturate_at_the_uint16_range():
+    features = _u16([[3, 65530], [0, 65535]])
+    np.testing.assert_array_equal(apply_offset(features, np.array([-5, 10], np.int32)),
+                                  [[0, 65535], [0, 65535]])
+
+
+def test_a_mean_over_no_frames_and_a_population_of_no_speakers_are_refused():
+    with pytest.raises(ValueError, match="no feature frame"):
+        channel_means([np.zeros((0, 4), np.uint16)])
+    with pytest.raises(ValueError, match="no speaker"):
+        population_means({"s": np.zeros(4)}, [])
