@@ -122,18 +122,20 @@ def test_export_graph_computes_what_the_training_graph_does(tensorflow_available
 
 
 @pytest.mark.tf
-def test_speaker_mean_model_is_the_global_graph_so_a_speaker_shift_reaches_it(
-        tensorflow_available, representative):
+@pytest.mark.parametrize("speaker_norm, graph_norm", [("speaker-mean", "global"),
+                                                      ("speaker-both", "both")])
+def test_speaker_norms_build_their_graph_norm_so_a_speaker_shift_reaches_the_model(
+        tensorflow_available, representative, speaker_norm, graph_norm):
     # The speaker shift happens before the model (train/speaker_norm.py), so
-    # the graph must not centre windows: same weights, same outputs as
-    # "global", and a per-channel offset is seen, unlike with "window-mean".
+    # the graph is the plain norm's: same weights, same outputs, and a
+    # per-channel offset is seen, unlike with "window-mean" alone.
     from emoedge.train.models import ModelSpec, build_model
 
     windows = representative[:4]
     specs = {norm: ModelSpec(architecture="cnn2d", frames=FRAMES, channels=CHANNELS,
                              outputs=OUTPUTS, feature_mean=400.0, feature_std=150.0,
-                             input_norm=norm) for norm in ("speaker-mean", "global")}
-    speaker, plain = build_model(specs["speaker-mean"]), build_model(specs["global"])
+                             input_norm=norm) for norm in (speaker_norm, graph_norm)}
+    speaker, plain = build_model(specs[speaker_norm]), build_model(specs[graph_norm])
     plain.set_weights(speaker.get_weights())
     np.testing.assert_array_equal(speaker(windows, training=False).numpy(),
                                   plain(windows, training=False).numpy())

@@ -26,17 +26,14 @@ def tensor_specs(content: bytes) -> tuple[TensorSpec, TensorSpec]:
     return specs[0], specs[1]
 
 
-# Input norms the device runtime cannot apply: "speaker-mean" needs a
-# per-speaker offset before the model, which the runtime does not have yet.
-DEVICE_UNSUPPORTED_INPUT_NORMS = frozenset({"speaker-mean"})
-
-
 def check_exportable(recipe) -> None:
     """Raise RecipeError if the device could not run a model of ``recipe``,
     so no model file is written that the runtime would mis-read."""
+    from .models import SPEAKER_SHIFTED_NORMS
     from .recipe import RecipeError
 
-    if recipe.model.input_norm in DEVICE_UNSUPPORTED_INPUT_NORMS:
+    # the runtime has no per-speaker offset to apply before the model
+    if recipe.model.input_norm in SPEAKER_SHIFTED_NORMS:
         raise RecipeError(f"a {recipe.model.input_norm} model cannot be exported: the device "
                           "runtime has no per-speaker offset yet; train it with --no-export "
                           "and score it with emoedge evaluate --card")

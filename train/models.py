@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from typing import Callable
 
 ARCHITECTURES = ("dscnn", "cnn2d", "parallel-cnn", "mlp", "cnn1d", "crnn")
-INPUT_NORMS = ("global", "window-mean", "window-level", "both", "speaker-mean")
-# Input norms whose graph is the global scaling alone: "speaker-mean" shifts
-# the features per speaker before the model (train/speaker_norm.py).
-_GLOBAL_ONLY = frozenset({"global", "speaker-mean"})
+INPUT_NORMS = ("global", "window-mean", "window-level", "both", "speaker-mean", "speaker-both")
+# The input norms that shift the features per speaker before the model
+# (train/speaker_norm.py), each with the graph norm it then builds.
+SPEAKER_SHIFTED_NORMS = {"speaker-mean": "global", "speaker-both": "both"}
 # The layers between the input and the first weighted layer: they normalise
 # the raw features. Quantization-aware training leaves them float so the
 # converter calibrates them from representative data, as in post-training
@@ -55,10 +55,10 @@ class ModelSpec:
             over all frames and channels of the window, so a level change
             (the same offset on every channel) cancels but the window's
             spectral tilt stays; "both" feeds the global and the
-            window-mean features as two input maps; "speaker-mean" builds
-            the "global" graph, for features already shifted so each
-            speaker's channel means are the population's
-            (:mod:`emoedge.train.speaker_norm`).
+            window-mean features as two input maps. "speaker-mean" and
+            "speaker-both" build the "global" and "both" graphs, for
+            features already shifted so each speaker's channel means are
+            the population's (:mod:`emoedge.train.speaker_norm`).
     """
 
     architecture: str
@@ -128,12 +128,18 @@ def _normalise_per_window(x, spec: ModelSpec, keras):
     """Apply ``spec.input_norm`` to globally scaled features (batch, frames,
     channels, 1). Built from AVERAGE_POOL_2D or MEAN and SUB, which the int8
     converter and tfmot both know, so the device needs nothing new."""
-    if spec.input_norm in _GLOBAL_ONLY:
+    norm = graph_norm(spec.input_norm)
+    if norm == "global":
         return x
-    if spec.input_norm in _CENTRING:
-        return _CENTRING[spec.input_norm](x, spec, keras)
+    if norm in _CENTRING:
+        return _CENTRING[norm](x, spec, keras)
     centred = _remove_window_means(x, spec, keras)
     return keras.layers.Concatenate(name="global_and_centred")([x, centred])
+
+
+def graph_norm(input_norm: str) -> str:
+    """The normalisation the graph itself applies for ``input_norm``."""
+    return SPEAKER_SHIFTED_NORMS.get(input_norm, input_norm)
 
 
 def _remove_window_means(x, spec: ModelSpec, keras):

@@ -130,9 +130,12 @@ def compute_all_features(recipe: Recipe, clips, training_keys: set[str], cache: 
 
 def shifted_by_speaker(recipe: Recipe, clips, features: dict[str, tuple[np.ndarray, ...]],
                        training_keys: set[str]) -> dict[str, tuple[np.ndarray, ...]]:
-    """``features`` shifted per speaker when the recipe's input norm is
-    "speaker-mean" (:mod:`.speaker_norm`), else ``features`` itself."""
-    if recipe.model.input_norm != "speaker-mean":
+    """``features`` shifted per speaker when the recipe's input norm asks for
+    it (:data:`.models.SPEAKER_SHIFTED_NORMS`, :mod:`.speaker_norm`), else
+    ``features`` itself."""
+    from .models import SPEAKER_SHIFTED_NORMS
+
+    if recipe.model.input_norm not in SPEAKER_SHIFTED_NORMS:
         return features
     from .speaker_norm import normalise_by_speaker
 
