@@ -67,3 +67,46 @@ def test_a_mean_over_no_frames_and_a_population_of_no_speakers_are_refused():
         channel_means([np.zeros((0, 4), np.uint16)])
     with pytest.raises(ValueError, match="no speaker"):
         population_means({"s": np.zeros(4)}, [])
+
+
+def _held_out_session():
+    # s1 trains; s2 is held out with three clips whose channel means are
+    # 10, 20 and 60 (one channel).
+    features = {"t1": (_u16([[40]]),), "t2": (_u16([[60]]),),
+                "h1": (_u16([[10]]),), "h2": (_u16([[20]]),), "h3": (_u16([[60]]),)}
+    speaker_of = {"t1": "s1", "t2": "s1", "h1": "s2", "h2": "s2", "h3": "s2"}
+    return features, speaker_of
+
+
+def test_heard_clips_shift_a_held_out_clip_by_its_speakers_other_clips():
+    features, speaker_of = _held_out_session()
+    # population 50; with every other clip heard, h1 is shifted by
+    # 50 - mean(20, 60) = +10, h2 by 50 - 35 = +15, h3 by 50 - 15 = +35
+    shifted = normalise_by_speaker(features, speaker_of, ["t1", "t2"], heard_clips=5)
+    assert [int(shifted[k][0][0, 0]) for k in ("h1", "h2", "h3")] == [20, 35, 95]
+    # training speakers keep the mean over all their clips
+    assert [int(shifted[k][0][0, 0]) for k in ("t1", "t2")] == [40, 60]
+    # the default: every held-out clip takes the whole speaker's mean, 30
+    whole = normalise_by_speaker(features, speaker_of, ["t1", "t2"])
+    assert [int(whole[k][0][0, 0]) for k in ("h1", "h2", "h3")] == [30, 40, 80]
+
+
+def test_one_heard_clip_is_another_clip_of_the_speaker_drawn_the_same_each_time():
+    features, speaker_of = _held_out_session()
+    first = normalise_by_speaker(features, speaker_of, ["t1", "t2"], heard_clips=1)
+    again = normalise_by_speaker(features, speaker_of, ["t1", "t2"], heard_clips=1)
+    own = {"h1": 10, "h2": 20, "h3": 60}
+    for key, value in own.items():
+        offset = int(first[key][0][0, 0]) - value
+        others = [50 - v for k, v in own.items() if k != key]
+        assert offset in others, (key, offset)
+        assert int(again[key][0][0, 0]) == int(first[key][0][0, 0])
+
+
+def test_heard_clips_refuse_zero_and_a_speaker_with_one_clip():
+    features, speaker_of = _held_out_session()
+    with pytest.raises(ValueError, match="at least 1"):
+        normalise_by_speaker(features, speaker_of, ["t1", "t2"], heard_clips=0)
+    lonely = {**features, "x": (_u16([[5]]),)}
+    with pytest.raises(ValueError, match="no other clip"):
+        normalise_by_speaker(lonely, {**speaker_of, "x": "s3"}, ["t1", "t2"], heard_clips=2)

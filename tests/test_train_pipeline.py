@@ -568,6 +568,12 @@ def test_speaker_mean_run_trains_scores_as_a_float_card_and_refuses_export(
     ((corpus, entry),) = card["per_model"][0].items()
     assert entry["clean"]["ua"] == pytest.approx(fold.metrics["ua"])
     assert entry["clips"] == int(np.sum(fold.metrics["confusion"]))
+    # shifted by a few heard clips instead: the same clips, scored again
+    heard = float_card(str(tmp_path / "run"), held_out="test", data_root=None, heard_clips=2,
+                       cache_dir=str(tmp_path / "cache"), progress=False)
+    assert "2 other clips' mean" in heard["held_out"]
+    assert [r["path"] for r in heard["per_model"][0][corpus]["predictions"]] == [
+        r["path"] for r in entry["predictions"]]
     # nor does quantize write a model file the runtime would mis-read
     with pytest.raises(RecipeError, match="cannot be exported"):
         quantize_run(QuantizeOptions(run_dir=str(tmp_path / "run"),
@@ -605,4 +611,7 @@ def test_a_float_card_of_validation_speakers_needs_a_run_that_had_them(
                  progress=False, export=False)
     with pytest.raises(RecipeError, match="no val speakers"):
         float_card(str(tmp_path / "run"), held_out="val", data_root=None,
+                   cache_dir=str(tmp_path / "cache"), progress=False)
+    with pytest.raises(RecipeError, match="applies to a speaker-shifted run"):
+        float_card(str(tmp_path / "run"), held_out="test", data_root=None, heard_clips=2,
                    cache_dir=str(tmp_path / "cache"), progress=False)

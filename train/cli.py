@@ -81,6 +81,9 @@ def evaluate(
     held_out: str = typer.Option("test", "--held-out",
                                  help="With --card: score each fold's 'test' or 'val' speakers."),
     seed: int = typer.Option(None, "--seed", help="With --card: only the folds of this seed."),
+    heard_clips: int = typer.Option(
+        None, "--heard-clips", help="With --card, for a speaker-shifted run: shift each held-out "
+        "clip by the mean of this many of its speaker's other clips, not all of them."),
 ) -> None:
     """Re-evaluate a run's saved fold models on their test speakers; rewrite its report."""
     require_train_extra("evaluate")
@@ -88,8 +91,8 @@ def evaluate(
     from .recipe import RecipeError
 
     if card:
-        _write_float_card(run_dir, card, held_out=held_out, seed=seed, data=data, cache=cache,
-                          quiet=quiet)
+        _write_float_card(run_dir, card, held_out=held_out, seed=seed, heard_clips=heard_clips,
+                          data=data, cache=cache, quiet=quiet)
         return
     try:
         summary = evaluate_run(run_dir, data_root=_data_root(data), cache_dir=cache,
@@ -102,7 +105,8 @@ def evaluate(
 
 
 def _write_float_card(run_dir: str, folder: str, *, held_out: str, seed: int | None,
-                      data: str | None, cache: str | None, quiet: bool) -> None:
+                      heard_clips: int | None, data: str | None, cache: str | None,
+                      quiet: bool) -> None:
     import json
     import pathlib
 
@@ -112,7 +116,7 @@ def _write_float_card(run_dir: str, folder: str, *, held_out: str, seed: int | N
 
     try:
         result = float_card(run_dir, held_out=held_out, data_root=_data_root(data), seed=seed,
-                            cache_dir=cache, progress=not quiet)
+                            heard_clips=heard_clips, cache_dir=cache, progress=not quiet)
         out = pathlib.Path(folder)
         out.mkdir(parents=True, exist_ok=True)
         (out / "card.json").write_text(json.dumps(result, indent=1) + "\n")

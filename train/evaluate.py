@@ -52,14 +52,17 @@ def evaluate_run(run_dir: str, *, data_root: str | None, cache_dir: str | None =
 
 
 def float_card(run_dir: str, *, held_out: str, data_root: str | None, seed: int | None = None,
-               cache_dir: str | None = None, progress: bool = True) -> dict:
+               heard_clips: int | None = None, cache_dir: str | None = None,
+               progress: bool = True) -> dict:
     """A card of a run's float fold models on each fold's ``held_out``
     speakers ("val" or "test"), in the layout of ``model_card``'s
     ``card.json`` with the clean condition only, so ``card_compare`` and
     ``seed_compare`` read it. It needs no exported model: a recipe the
     device cannot run yet (a speaker-mean run) is scored this way. With
     ``seed``, only that seed's folds (one card per seed, as ``seed_compare``
-    takes them).
+    takes them). ``heard_clips`` shifts a speaker-shifted run's held-out
+    speakers by a few of their other clips' mean, not all of them
+    (:func:`.speaker_norm.normalise_by_speaker`).
 
     Raises:
         RecipeError: not a finished run, no fold of ``seed``, or a fold
@@ -67,6 +70,7 @@ def float_card(run_dir: str, *, held_out: str, data_root: str | None, seed: int 
     """
     from .features import FeatureCache, default_cache_dir, extract
     from .model_card import combine, corpus_entries, relative_path
+    from .models import SPEAKER_SHIFTED_NORMS
     from .trainer import FoldTrainer, _job, clip_key, open_finished_run, shifted_by_speaker
 
     if held_out not in ("val", "test"):
@@ -76,12 +80,15 @@ def float_card(run_dir: str, *, held_out: str, data_root: str | None, seed: int 
     if not folds:
         raise RecipeError(f"{run_dir} has no fold trained with seed {seed}")
     recipe, clips = finished.recipe, finished.clips
+    if heard_clips is not None and recipe.model.input_norm not in SPEAKER_SHIFTED_NORMS:
+        raise RecipeError(f"heard_clips applies to a speaker-shifted run; {run_dir} was trained "
+                          f"with input_norm = {recipe.model.input_norm!r}")
     root = data_root or finished.record.get("data_root") or ""
     cache = FeatureCache(cache_dir or default_cache_dir(), recipe.frontend)
     originals = extract([_job(c) for c in clips], cache, progress=progress)
     training_keys = {clip_key(c) for s in finished.splits.values() for c in s.train}
     features = shifted_by_speaker(recipe, clips, {clip_key(c): (f,) for c, f in zip(clips, originals)},
-                                  training_keys)
+                                  training_keys, heard_clips=heard_clips)
     labels = list(recipe.output_names)
     models, per_model = [], []
     for fold in folds:
@@ -101,5 +108,6 @@ def float_card(run_dir: str, *, held_out: str, data_root: str | None, seed: int 
                 "clean": labels[int(output.argmax())]})
         per_model.append(corpus_entries(rows, labels, ("clean",)))
         models.append({"path": str(directory), "seed": fold["seed"]})
-    return {"models": models, "held_out": f"each fold's {held_out} speakers (float models)",
+    heard = "" if heard_clips is None else f", each clip shifted by {heard_clips} other clips' mean"
+    return {"models": models, "held_out": f"each fold's {held_out} speakers (float models{heard})",
             "per_model": per_model, "summary": combine(per_model)}

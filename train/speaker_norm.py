@@ -12,11 +12,13 @@ path can apply them with one integer add per feature. Every speaker's
 means, including held-out speakers', come from that speaker's own
 unaugmented clips, without labels: in evaluation this is a session that
 heard the speaker's whole recording set, an upper bound on what a running
-mean on the device can know.
+mean on the device can know. ``heard_clips`` scores held-out speakers with
+what a device could know instead: the mean of a few of their other clips.
 """
 
 from __future__ import annotations
 
+import zlib
 from collections import defaultdict
 from typing import Iterable, Mapping, Sequence
 
@@ -74,8 +76,8 @@ def apply_offset(features: np.ndarray, offset: np.ndarray) -> np.ndarray:
 
 
 def normalise_by_speaker(features: Mapping[str, Sequence[np.ndarray]],
-                         speaker_of: Mapping[str, str],
-                         training_keys: Iterable[str]) -> dict[str, tuple[np.ndarray, ...]]:
+                         speaker_of: Mapping[str, str], training_keys: Iterable[str], *,
+                         heard_clips: int | None = None) -> dict[str, tuple[np.ndarray, ...]]:
     """Every clip's features (all its variants) shifted by its speaker's offset.
 
     Args:
@@ -83,14 +85,43 @@ def normalise_by_speaker(features: Mapping[str, Sequence[np.ndarray]],
             (frames, channels); the means use the originals only.
         speaker_of: clip key -> speaker id, for every key of ``features``.
         training_keys: the clips whose speakers set the population mean.
+        heard_clips: None: every speaker's offset comes from all of their
+            clips. n: a held-out speaker's clip (one whose speaker has no
+            training clip) is shifted by the mean of n of that speaker's
+            other clips, drawn at random (seeded by the clip key), as if
+            the device had heard n earlier utterances; all of them when the
+            speaker has no more.
     Returns:
         clip key -> the shifted arrays, in the same order.
     """
-    by_speaker: dict[str, list[np.ndarray]] = defaultdict(list)
-    for key, arrays in features.items():
-        by_speaker[speaker_of[key]].append(arrays[0])
-    means = {speaker: channel_means(arrays) for speaker, arrays in by_speaker.items()}
+    training_keys = set(training_keys)
+    by_speaker: dict[str, list[str]] = defaultdict(list)
+    for key in features:
+        by_speaker[speaker_of[key]].append(key)
+    means = {speaker: channel_means(features[k][0] for k in keys)
+             for speaker, keys in by_speaker.items()}
     population = population_means(means, (speaker_of[k] for k in training_keys))
-    offsets = {speaker: speaker_offset(mean, population) for speaker, mean in means.items()}
-    return {key: tuple(apply_offset(a, offsets[speaker_of[key]]) for a in arrays)
+    offsets = {key: speaker_offset(means[speaker_of[key]], population) for key in features}
+    if heard_clips is not None:
+        trained = {speaker_of[k] for k in training_keys}
+        for key in features:
+            if speaker_of[key] not in trained:
+                heard = _heard_before(key, by_speaker[speaker_of[key]], heard_clips)
+                offsets[key] = speaker_offset(channel_means(features[k][0] for k in heard),
+                                              population)
+    return {key: tuple(apply_offset(a, offsets[key]) for a in arrays)
             for key, arrays in features.items()}
+
+
+def _heard_before(key: str, speaker_keys: Sequence[str], count: int) -> list[str]:
+    """``count`` of ``speaker_keys`` other than ``key``, drawn with a seed
+    taken from ``key`` (all of them if there are no more)."""
+    if count < 1:
+        raise ValueError(f"heard_clips must be at least 1, got {count}")
+    others = sorted(k for k in speaker_keys if k != key)
+    if not others:
+        raise ValueError(f"{key}: its speaker has no other clip to take a mean from")
+    if len(others) <= count:
+        return others
+    rng = np.random.default_rng(zlib.crc32(key.encode()))
+    return [others[i] for i in sorted(rng.choice(len(others), count, replace=False))]

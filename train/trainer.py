@@ -129,10 +129,11 @@ def compute_all_features(recipe: Recipe, clips, training_keys: set[str], cache: 
 
 
 def shifted_by_speaker(recipe: Recipe, clips, features: dict[str, tuple[np.ndarray, ...]],
-                       training_keys: set[str]) -> dict[str, tuple[np.ndarray, ...]]:
+                       training_keys: set[str], *, heard_clips: int | None = None
+                       ) -> dict[str, tuple[np.ndarray, ...]]:
     """``features`` shifted per speaker when the recipe's input norm asks for
-    it (:data:`.models.SPEAKER_SHIFTED_NORMS`, :mod:`.speaker_norm`), else
-    ``features`` itself."""
+    it (:data:`.models.SPEAKER_SHIFTED_NORMS`, :mod:`.speaker_norm`, which
+    says what ``heard_clips`` does), else ``features`` itself."""
     from .models import SPEAKER_SHIFTED_NORMS
 
     if recipe.model.input_norm not in SPEAKER_SHIFTED_NORMS:
@@ -140,7 +141,7 @@ def shifted_by_speaker(recipe: Recipe, clips, features: dict[str, tuple[np.ndarr
     from .speaker_norm import normalise_by_speaker
 
     speaker_of = {clip_key(c): c.speaker for c in clips}
-    return normalise_by_speaker(features, speaker_of, training_keys)
+    return normalise_by_speaker(features, speaker_of, training_keys, heard_clips=heard_clips)
 
 
 # --- one fold ------------------------------------------------------------------
