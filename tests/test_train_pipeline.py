@@ -571,7 +571,8 @@ def test_speaker_mean_run_trains_scores_as_a_float_card_and_refuses_export(
     # shifted by a few heard clips instead: the same clips, scored again
     heard = float_card(str(tmp_path / "run"), held_out="test", data_root=None, heard_clips=2,
                        cache_dir=str(tmp_path / "cache"), progress=False)
-    assert "2 other clips' mean" in heard["held_out"]
+    assert heard["speaker_shift"] == "each held-out clip by 2 other clips' mean"
+    assert heard["held_out"] == card["held_out"] and "speaker_shift" not in card
     assert [r["path"] for r in heard["per_model"][0][corpus]["predictions"]] == [
         r["path"] for r in entry["predictions"]]
     # nor does quantize write a model file the runtime would mis-read

@@ -120,7 +120,9 @@ def _write_float_card(run_dir: str, folder: str, *, held_out: str, seed: int | N
         out = pathlib.Path(folder)
         out.mkdir(parents=True, exist_ok=True)
         (out / "card.json").write_text(json.dumps(result, indent=1) + "\n")
-        table = f"Scored on {result['held_out']}.\n\n" + markdown_table(result["summary"])
+        shift = f", features shifted {result['speaker_shift']}" if "speaker_shift" in result else ""
+        table = (f"Scored on {result['held_out']}{shift}.\n\n"
+                 + markdown_table(result["summary"]))
         (out / "card.md").write_text(table)
     except (RecipeError, ValueError, OSError) as error:
         _fail(error)
