@@ -217,11 +217,13 @@ def _export_int8(name, model, spec, *, sparsity, method, recipe, labels, trainer
 
 
 def _provenance(recipe, split, trainer, method: str, sparsity: float, representative: int) -> dict:
+    from emoedge.train.machine import read_machine
+
     return {"data": list(recipe.data.sources), "split": split.name,
             "test_speakers": split.speakers()["test"], "seed": trainer.seed,
             "quantization": {"method": method, "sparsity": round(sparsity, 4),
                              "representative_windows": representative},
-            "recipe": recipe.to_dict()}
+            "recipe": recipe.to_dict(), "trained_on": read_machine(trainer.directory)}
 
 
 def _evaluate_file(name, content, metadata, trainer, scored, reference, fold, sparsity) -> dict:

@@ -55,6 +55,8 @@ def test_card_numbers_on_a_few_real_clips(data_dir, tmp_path):
     assert status == 0
     card = json.loads((tmp_path / "card.json").read_text())
     model = emoedge.load_model(FIXTURE, num_threads=1)
+    # what the model file says of the machine that trained it (None: it does not say)
+    assert card["models"][0]["trained_on"] == model.metadata.provenance.get("trained_on")
     for corpus in ("ravdess", "emodb"):
         entry = card["summary"][corpus]
         rows = card["per_model"][0][corpus]["predictions"]

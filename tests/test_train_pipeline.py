@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import pathlib
+import platform
 
 import numpy as np
 import pytest
@@ -108,6 +109,10 @@ def test_learnable_property_is_learned_and_exported(tensorflow_available, tmp_pa
     model = emoedge.load_model(run / "split0_seed0" / "model_int8.tflite")
     assert model.labels == ("sad", "neutral", "happy")
     assert model.metadata.frontend == recipe.frontend
+    # the model file says which machine trained it, as the fold directory does
+    trained_on = json.loads((run / "split0_seed0" / "machine.json").read_text())
+    assert trained_on["arch"] == platform.machine() and trained_on["tensorflow"]
+    assert model.metadata.provenance["trained_on"] == trained_on
     happy = model.predict(voiced_speech(1.0, pitch_hz=300, seed=999), 16000)
     assert happy.label == "happy"
 
@@ -539,7 +544,7 @@ def test_training_crops_longer_than_the_window_are_refused(tmp_path, manifest):
 
 
 def test_speaker_mean_run_trains_scores_as_a_float_card_and_refuses_export(
-        tensorflow_available, tmp_path, manifest):
+        tensorflow_available, tmp_path, manifest, capsys):
     import typer
     from typer.testing import CliRunner
 
@@ -592,6 +597,10 @@ def test_speaker_mean_run_trains_scores_as_a_float_card_and_refuses_export(
         assert "val speakers (float models)" in command.output
     assert seed_compare.main(["--control", str(tmp_path / "a" / "card.json"),
                               "--candidate", str(tmp_path / "b" / "card.json")]) == 0
+    # both cards name the machine that trained the fold, so no machine note
+    assert card["models"][0]["trained_on"] == json.loads(
+        (tmp_path / "run" / "split0_seed0" / "machine.json").read_text())
+    assert "note:" not in capsys.readouterr().err
     for arguments, message in ((["--seed", "7"], "no fold trained with seed 7"),
                                (["--held-out", "train"], "must be 'val' or 'test'")):
         command = runner.invoke(app, ["evaluate", str(tmp_path / "run"), "--cache",

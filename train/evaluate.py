@@ -69,6 +69,7 @@ def float_card(run_dir: str, *, held_out: str, data_root: str | None, seed: int 
             without ``held_out`` speakers.
     """
     from .features import FeatureCache, default_cache_dir, extract
+    from .machine import read_machine
     from .model_card import combine, corpus_entries, relative_path
     from .models import SPEAKER_SHIFTED_NORMS
     from .trainer import FoldTrainer, _job, clip_key, open_finished_run, shifted_by_speaker
@@ -107,7 +108,8 @@ def float_card(run_dir: str, *, held_out: str, data_root: str | None, seed: int 
                 "path": relative_path(clip.path, root), "true": clip.label,
                 "clean": labels[int(output.argmax())]})
         per_model.append(corpus_entries(rows, labels, ("clean",)))
-        models.append({"path": str(directory), "seed": fold["seed"]})
+        models.append({"path": str(directory), "seed": fold["seed"],
+                       "trained_on": read_machine(directory)})
     card = {"models": models, "held_out": f"each fold's {held_out} speakers (float models)",
             "per_model": per_model, "summary": combine(per_model)}
     if heard_clips is not None:

@@ -58,6 +58,7 @@ def export_fold(trainer, split, recipe, labels, result) -> None:
     from emoedge.quantize.convert import convert_int8
     from emoedge.quantize.export import embed_metadata, write_model_atomically
 
+    from .machine import read_machine
     from .models import with_batch_one
     from .trainer import write_json
 
@@ -73,6 +74,7 @@ def export_fold(trainer, split, recipe, labels, result) -> None:
                          "representative_windows": int(len(representative)),
                          "integer_only": audit.integer_only},
         "recipe": recipe.to_dict(),
+        "trained_on": read_machine(trainer.directory),
     }
     metadata = build_metadata(recipe, labels, content, provenance)
     int8_metrics = evaluate_int8(content, metadata, trainer, trainer.test)

@@ -298,11 +298,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     clips = load_sources(resolve_sources(args.source, args.data))
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    per_model = []
+    per_model, trained_on = [], []
     labels = None
     for path in args.models:
         model = emoedge.load_model(path, num_threads=1)
         labels = model.labels
+        trained_on.append(model.metadata.provenance.get("trained_on"))
         try:
             speakers = (split_speakers(path, "val") if args.held_out == "val"
                         else args.speaker)
@@ -318,8 +319,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for corpus, entry in summary.items():
         plot_confusion(np.asarray(entry["confusion"]), labels, out / f"confusion_{corpus}.png")
     plot_robustness(summary, out / "robustness.png")
-    models = [{"path": path, "sha256": hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest()}
-              for path in args.models]
+    models = [{"path": path, "sha256": hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest(),
+               "trained_on": machine} for path, machine in zip(args.models, trained_on)]
     held_out = ("the speakers given by --speaker" if args.speaker
                 else f"each model's {args.held_out} speakers")
     (out / "card.json").write_text(json.dumps({"models": models, "held_out": held_out,

@@ -27,6 +27,7 @@ from typing import Sequence
 import numpy as np
 
 from .card_compare import held_out_speakers, read_card, scored_clips
+from .machine import machines_of
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -122,6 +123,23 @@ def compare(control: Sequence[dict], candidate: Sequence[dict], *, condition: st
     return comparisons
 
 
+def machine_note(control: Sequence[dict], candidate: Sequence[dict]) -> str | None:
+    """A warning when the two sides' models were not all trained on
+    machines that compute alike (or a card does not say); None when they
+    were. Another machine moves the figures about as much as another seed,
+    so a difference between sides could be the machines'."""
+    sides = {"control": machines_of(control), "candidate": machines_of(candidate)}
+    machines = sides["control"] | sides["candidate"]
+    if machines == {"unknown"}:
+        return ("no card says which machine trained its models; unless all were trained "
+                "on one kind of machine, a change may be the machines'")
+    if len(machines) == 1:
+        return None
+    listed = "; ".join(f"{side}: {' | '.join(sorted(keys))}" for side, keys in sides.items())
+    return (f"the models were trained on machines that compute differently ({listed}); "
+            "a change may be the machines'")
+
+
 def markdown(comparisons: Sequence[SeedComparison]) -> str:
     def side(values):
         return (" / ".join(f"{v:.1f}" for v in values)
@@ -193,6 +211,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, ValueError, KeyError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    note = machine_note(cards[:len(args.control)], cards[len(args.control):])
+    if note:
+        print(f"note: {note}", file=sys.stderr)
     print(markdown(comparisons), end="")
     if args.plot:
         plot(comparisons, args.plot)

@@ -24,6 +24,7 @@ from .averaging import WeightAverage
 from .dataset import (ClipFeatures, balancing_weights, evaluation_windows, mixup_batches,
                       random_window, training_batches)
 from .features import FeatureCache, FeatureJob, default_cache_dir, extract
+from .machine import write_machine
 from .metrics import classification_report, mean_and_std, regression_report
 from .recipe import Recipe, RecipeError, load_recipe, resolve_sources
 from .resume import check_run_directory, finished_metrics
@@ -375,6 +376,7 @@ class FoldTrainer:
         write_json(self.directory / "best.json",
                    {"epoch": epoch, "val": None if np.isnan(score) else score})
         (self.directory / "split.json").write_text(split.to_json())
+        write_machine(self.directory)
         # last: a fold with metrics.json is finished (resume.finished_metrics)
         write_json(self.directory / "metrics.json", metrics)
 
