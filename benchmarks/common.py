@@ -13,23 +13,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
-def cpu_model() -> str:
-    """The CPU model string from /proc/cpuinfo, else what platform knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            # x86 says "model name"; Raspberry Pi kernels say "Model".
-            if key.strip() in ("model name", "Model") and value.strip():
-                return value.strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def base_machine_info() -> dict:
-    """CPU model, architecture, core counts and the Python version."""
+    """CPU model, vector extensions, architecture, core counts and the Python version."""
+    from emoedge.cpuinfo import cpu_model, vector_extensions
+
     return {
         "cpu_model": cpu_model(),
+        "vector_extensions": list(vector_extensions()),
         "arch": platform.machine(),
         "cpu_count": os.cpu_count(),
         "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,

@@ -91,7 +91,7 @@ def _guest_run(guest, args, cpu="cortex-a72", **kwargs) -> subprocess.CompletedP
 
 def test_edge_suite_passes_on_aarch64(guest):
     code = ("import platform, sys, pytest, emoedge\n"
-            "from emoedge.commands.bench import cpu_model\n"
+            "from emoedge.cpuinfo import cpu_model\n"
             "assert platform.machine() == 'aarch64', platform.machine()\n"
             "print('guest', platform.machine(), cpu_model(), emoedge.__file__, flush=True)\n"
             "sys.exit(pytest.main(['-q', '-rs', '-p', 'no:cacheprovider', *sys.argv[1:]]))\n")

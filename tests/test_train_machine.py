@@ -4,39 +4,15 @@ from __future__ import annotations
 
 import platform
 
-from emoedge.train.machine import (arithmetic_key, cpu_model, describe_machine, machines_of,
-                                   read_machine, vector_extensions, write_machine)
+from emoedge.train.machine import (arithmetic_key, describe_machine, machines_of, read_machine,
+                                   write_machine)
 from emoedge.train.seed_compare import machine_note
-
-X86_CPUINFO = """processor\t: 0
-vendor_id\t: AuthenticAMD
-model name\t: AMD EPYC 7B13
-flags\t\t: fpu sse4_2 avx avx2 fma avx512f avx512_vnni
-processor\t: 1
-model name\t: something else
-"""
-ARM_CPUINFO = """processor\t: 0
-BogoMIPS\t: 108.00
-Features\t: fp asimd evtstrm crc32 asimddp
-CPU part\t: 0xd08
-
-Model\t\t: Raspberry Pi 4 Model B Rev 1.4
-"""
-
-
-def test_the_processor_and_its_vector_extensions_come_from_the_first_processor():
-    assert cpu_model(X86_CPUINFO) == "AMD EPYC 7B13"
-    assert vector_extensions(X86_CPUINFO) == ("sse4_2", "avx", "avx2", "fma", "avx512f",
-                                              "avx512_vnni")
-    assert cpu_model(ARM_CPUINFO) == "Raspberry Pi 4 Model B Rev 1.4"
-    assert vector_extensions(ARM_CPUINFO) == ("asimd", "asimddp")
-    assert cpu_model("") == "unknown" and vector_extensions("") == ()
-
 
 def test_a_machine_without_cpuinfo_is_still_described(tmp_path):
     machine = describe_machine(str(tmp_path / "absent"))
     assert machine["arch"] == platform.machine()
-    assert machine["cpu"] == "unknown" and machine["vector_extensions"] == []
+    assert machine["cpu"] in ("unknown", platform.processor())
+    assert machine["vector_extensions"] == []
     assert machine["numpy"]  # installed with emoedge
 
 

@@ -19,51 +19,19 @@ import platform
 from importlib import metadata
 from typing import Sequence
 
-# The vector extensions that decide which kernels TensorFlow and numpy run.
-VECTOR_EXTENSIONS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni",
-                     "amx_tile", "asimd", "asimddp", "sve", "sve2")
+from emoedge.cpuinfo import CPUINFO_PATH, cpu_model, read_cpuinfo, vector_extensions
+
 # The machine facts that change the arithmetic; the rest only describe.
 ARITHMETIC_FIELDS = ("arch", "vector_extensions", "tensorflow")
 MACHINE_FILE = "machine.json"
 
 
-def cpu_model(cpuinfo: str) -> str:
-    """The processor's name in ``/proc/cpuinfo`` text: x86's "model name",
-    else ARM's "Model" or "CPU part"; "unknown" when none is given."""
-    fields = _fields(cpuinfo)
-    for key in ("model name", "Model", "CPU part"):
-        if key in fields:
-            return fields[key]
-    return "unknown"
-
-
-def vector_extensions(cpuinfo: str) -> tuple[str, ...]:
-    """Which of :data:`VECTOR_EXTENSIONS` the processor lists (x86 "flags",
-    ARM "Features"), in that order."""
-    fields = _fields(cpuinfo)
-    listed = set(fields.get("flags", fields.get("Features", "")).split())
-    return tuple(name for name in VECTOR_EXTENSIONS if name in listed)
-
-
-def _fields(cpuinfo: str) -> dict[str, str]:
-    """The first processor's "key : value" lines."""
-    fields: dict[str, str] = {}
-    for line in cpuinfo.splitlines():
-        key, colon, value = line.partition(":")
-        if colon and key.strip() not in fields:
-            fields[key.strip()] = value.strip()
-    return fields
-
-
-def describe_machine(cpuinfo_path: str = "/proc/cpuinfo") -> dict:
+def describe_machine(cpuinfo_path: str = CPUINFO_PATH) -> dict:
     """This machine: architecture, processor, vector extensions, core count
     and the TensorFlow and numpy versions installed (None if absent)."""
-    try:
-        cpuinfo = pathlib.Path(cpuinfo_path).read_text()
-    except OSError:  # not Linux: the processor stays unknown
-        cpuinfo = ""
-    return {"arch": platform.machine(), "cpu": cpu_model(cpuinfo),
-            "vector_extensions": list(vector_extensions(cpuinfo)), "cores": os.cpu_count(),
+    fields = read_cpuinfo(cpuinfo_path)
+    return {"arch": platform.machine(), "cpu": cpu_model(fields),
+            "vector_extensions": list(vector_extensions(fields)), "cores": os.cpu_count(),
             "tensorflow": _version("tensorflow"), "numpy": _version("numpy")}
 
 

@@ -39,17 +39,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..cpuinfo import cpu_model, vector_extensions
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 STAGES = ("decode", "resample", "frontend", "quantize", "invoke", "postprocess")
 PIPELINE_STAGES = ("frontend", "quantize", "invoke", "postprocess")
 DEFAULT_SECONDS = 10.0
 SCHEMA = "emoedge.bench/1"
 CALIBRATION_PAIRS = 16
-
-# ARM's main-ID "CPU part" numbers of the cores Raspberry Pi-class boards use.
-ARM_CORES = {0xD03: "Cortex-A53", 0xD04: "Cortex-A35", 0xD05: "Cortex-A55", 0xD07: "Cortex-A57",
-             0xD08: "Cortex-A72", 0xD0B: "Cortex-A76", 0xD0C: "Neoverse-N1"}
-
 
 class UsageError(Exception):
     """Bad arguments or unusable inputs; one line, exit code 2."""
@@ -290,29 +287,6 @@ def peak_rss() -> tuple[float, str]:
     return (peak / 2**20 if sys.platform == "darwin" else peak / 1024), "ru_maxrss"
 
 
-def cpu_model() -> str:
-    """The CPU's name: /proc/cpuinfo's model name, or board and core on ARM."""
-    fields: dict[str, str] = {}
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as cpuinfo:
-            for line in cpuinfo:
-                key, _, value = line.partition(":")
-                fields.setdefault(key.strip().lower(), value.strip())
-    except OSError:
-        pass
-    if fields.get("model name"):
-        return fields["model name"]
-    parts = []
-    if fields.get("model"):
-        parts.append(fields["model"])
-    if fields.get("cpu part"):
-        try:
-            parts.append(ARM_CORES.get(int(fields["cpu part"], 16), f"part {fields['cpu part']}"))
-        except ValueError:
-            parts.append(f"part {fields['cpu part']}")
-    return ", ".join(parts) or platform.processor() or "unknown"
-
-
 def environment(model, options: BenchOptions, markers) -> dict:
     from .. import __version__
 
@@ -325,6 +299,7 @@ def environment(model, options: BenchOptions, markers) -> dict:
         "interpreter_version": model.backend.version,
         "threads": options.num_threads,
         "cpu_model": cpu_model(),
+        "vector_extensions": list(vector_extensions()),
         "cpu_cores": os.cpu_count(),
         "cpu_cores_usable": usable,
         "machine": platform.machine(),
