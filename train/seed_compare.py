@@ -136,8 +136,9 @@ def machine_note(control: Sequence[dict], candidate: Sequence[dict]) -> str | No
     if len(machines) == 1:
         return None
     listed = "; ".join(f"{side}: {' | '.join(sorted(keys))}" for side, keys in sides.items())
-    return (f"the models were trained on machines that compute differently ({listed}); "
-            "a change may be the machines'")
+    unsaid = ", or a card does not say which" if "unknown" in machines else ""
+    return (f"the models were trained on machines that compute differently{unsaid} "
+            f"({listed}); a change may be the machines'")
 
 
 def markdown(comparisons: Sequence[SeedComparison]) -> str:
