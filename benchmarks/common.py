@@ -15,11 +15,12 @@ REPO = Path(__file__).resolve().parent.parent
 
 def base_machine_info() -> dict:
     """CPU model, vector extensions, architecture, core counts and the Python version."""
-    from emoedge.cpuinfo import cpu_model, vector_extensions
+    from emoedge.cpuinfo import cpu_model, read_cpuinfo, vector_extensions
 
+    cpuinfo = read_cpuinfo()
     return {
-        "cpu_model": cpu_model(),
-        "vector_extensions": list(vector_extensions()),
+        "cpu_model": cpu_model(cpuinfo),
+        "vector_extensions": list(vector_extensions(cpuinfo)),
         "arch": platform.machine(),
         "cpu_count": os.cpu_count(),
         "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,

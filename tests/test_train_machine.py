@@ -8,6 +8,7 @@ from emoedge.train.machine import (arithmetic_key, describe_machine, machines_of
                                    write_machine)
 from emoedge.train.seed_compare import machine_note
 
+
 def test_a_machine_without_cpuinfo_is_still_described(tmp_path):
     machine = describe_machine(str(tmp_path / "absent"))
     assert machine["arch"] == platform.machine()

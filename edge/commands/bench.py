@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..cpuinfo import cpu_model, vector_extensions
+from ..cpuinfo import cpu_model, read_cpuinfo, vector_extensions
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 STAGES = ("decode", "resample", "frontend", "quantize", "invoke", "postprocess")
@@ -294,12 +294,13 @@ def environment(model, options: BenchOptions, markers) -> dict:
         usable = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         usable = os.cpu_count()
+    cpuinfo = read_cpuinfo()
     return {
         "interpreter": model.backend.name,
         "interpreter_version": model.backend.version,
         "threads": options.num_threads,
-        "cpu_model": cpu_model(),
-        "vector_extensions": list(vector_extensions()),
+        "cpu_model": cpu_model(cpuinfo),
+        "vector_extensions": list(vector_extensions(cpuinfo)),
         "cpu_cores": os.cpu_count(),
         "cpu_cores_usable": usable,
         "machine": platform.machine(),
