@@ -43,6 +43,7 @@ from emoedge.live.session import HopEvent, LivePipeline
 from emoedge.live.smoothing import EmaSmoother
 from emoedge.live.vad import EnergyVad, pink_noise
 from emoedge.results import WindowResult, frozen_mapping
+from child_process import default_sigint
 from signals import voiced_speech, white_noise
 
 IN_CI = bool(os.environ.get("CI"))
@@ -210,7 +211,8 @@ class Listener:
         command = ([sys.executable, "-c", code] if code
                    else [sys.executable, "-m", "emoedge"]) + ["listen", *args]
         self.proc = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
+                                     stderr=subprocess.PIPE, text=True,
+                                     preexec_fn=default_sigint)
         self.stderr_lines: list[str] = []
         self.listening = threading.Event()
         self._reader = threading.Thread(target=self._read_stderr, daemon=True)

@@ -17,6 +17,7 @@ import soundfile
 from typer.testing import CliRunner
 
 from emoedge.cli import app
+from child_process import default_sigint
 from signals import voiced_speech, white_noise
 
 FIXTURE = str(pathlib.Path(__file__).parent / "fixtures" / "tiny_int8.tflite")
@@ -206,7 +207,8 @@ def test_segments_give_one_row_per_window(tmp_path):
 
 def _cli(*args: str, **kwargs) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "emoedge", "score", "--model", FIXTURE, *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_sigint, **kwargs)
 
 
 def _wait_for_rows(path: pathlib.Path, rows: int, timeout_s: float = 60.0) -> None:
