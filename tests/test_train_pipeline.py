@@ -273,15 +273,31 @@ def test_kfold_regression_reports_ccc(tensorflow_available, tmp_path, manifest):
     assert result.summary["valence_ccc"]["mean"] > 0.5
 
 
-def test_tune_runs_resumes_and_retrains_the_best(tensorflow_available, tmp_path, manifest):
+def test_tune_runs_resumes_and_retrains_the_best(tensorflow_available, tmp_path, manifest,
+                                                 monkeypatch):
+    """A study of 2 trials (the second pruned after its second epoch), then
+    one more; no trial, pruned or finished, leaves an epoch state behind."""
+    import optuna
+
+    from emoedge.train.epoch_state import FILE_NAME
     from emoedge.train.recipe import load_recipe
     from emoedge.train.tune import run_tuning
 
-    base = load_recipe(_recipe(tmp_path, manifest, epochs=2))
+    base = load_recipe(_recipe(tmp_path, manifest, epochs=3))
     out = tmp_path / "tune"
-    first = run_tuning(base, str(out), trials=2, data_root=None, cache_dir=str(tmp_path / "cache"),
-                       final_seeds=(0, 1), progress=False)
-    assert len(first["trials"]) == 2
+    asked = {}
+
+    def prune_trial_1_at_its_second_epoch(trial):
+        asked[trial.number] = asked.get(trial.number, 0) + 1
+        return trial.number == 1 and asked[trial.number] == 2
+
+    with monkeypatch.context() as patched:
+        patched.setattr(optuna.trial.Trial, "should_prune", prune_trial_1_at_its_second_epoch)
+        first = run_tuning(base, str(out), trials=2, data_root=None,
+                           cache_dir=str(tmp_path / "cache"), final_seeds=(0, 1), progress=False)
+    assert [t["state"] for t in first["trials"]] == ["COMPLETE", "PRUNED"]
+    assert (out / "trial001" / "split0_seed0").is_dir()
+    assert not list(out.rglob(FILE_NAME))
     second = run_tuning(base, str(out), trials=3, data_root=None,
                         cache_dir=str(tmp_path / "cache"), final_seeds=(0,), progress=False)
     assert len(second["trials"]) == 3  # the stored study resumed: one more trial
@@ -356,8 +372,9 @@ def test_recipe_errors_and_round_trip(tmp_path):
 def test_a_stopped_run_resumes_keeping_its_finished_folds(tensorflow_available, tmp_path,
                                                           manifest, monkeypatch):
     """A run cut during its second fold, resumed: the first fold's files are
-    kept untouched (not trained again), the cut fold starts afresh, and the
-    summary equals that of a run never stopped (training is deterministic)."""
+    kept untouched (not trained again), the fold cut before its first epoch
+    ended starts afresh, and the summary equals that of a run never stopped
+    (training is deterministic)."""
     from emoedge.train import trainer as trainer_module
     from emoedge.train.recipe import load_recipe
     from emoedge.train.trainer import run_training
@@ -400,6 +417,98 @@ def test_a_stopped_run_resumes_keeping_its_finished_folds(tensorflow_available, 
         assert [h["loss"] for h in again.history] == pytest.approx([h["loss"] for h in first.history])
     assert json.loads((stopped / "run.json").read_text())["folds"][0]["directory"] == "split0_seed0"
     assert (stopped / "report.md").exists()
+
+
+def _cut_after(monkeypatch, trainer_module, cut_here):
+    """Make training stop (as a machine would) right after the epoch state
+    for which ``cut_here(epoch, stopped)`` holds was written."""
+    original = trainer_module.FoldTrainer.keep_state
+
+    def keep_state_then_maybe_stop(self, *args, epoch, stopped, **kwargs):
+        original(self, *args, epoch=epoch, stopped=stopped, **kwargs)
+        if cut_here(epoch, stopped):
+            raise RuntimeError("the machine stopped")
+
+    monkeypatch.setattr(trainer_module.FoldTrainer, "keep_state", keep_state_then_maybe_stop)
+
+
+def _epochs_trained(monkeypatch, trainer_module) -> list[int]:
+    trained, original = [], trainer_module.FoldTrainer.epoch_batches
+
+    def recording(self, train, epoch):
+        trained.append(epoch)
+        return original(self, train, epoch)
+
+    monkeypatch.setattr(trainer_module.FoldTrainer, "epoch_batches", recording)
+    return trained
+
+
+@pytest.mark.parametrize("cut", ["mid-training", "at-early-stop"])
+def test_a_fold_cut_mid_training_resumes_from_its_last_epoch(tensorflow_available, tmp_path,
+                                                             manifest, monkeypatch, cut):
+    """A fold cut after an epoch resumes from that epoch, not from the start,
+    and ends where a fold never cut ends: the same per-epoch losses and
+    validation scores, the same selected epoch and test outputs (no dropout,
+    whose masks restart from the seed). Cut at the epoch where early stopping
+    ended training, it trains no further epoch."""
+    from emoedge.train import trainer as trainer_module
+    from emoedge.train.epoch_state import FILE_NAME
+    from emoedge.train.recipe import load_recipe
+    from emoedge.train.trainer import run_training
+
+    settings = ["model.dropout=0", "training.ema_decay_per_epoch=0.5"]
+    if cut == "at-early-stop":
+        settings += ["training.min_epochs=2", "training.patience=1"]
+    recipe = load_recipe(_recipe(tmp_path, manifest, epochs=6), settings)
+    whole = run_training(recipe, tmp_path / "whole", data_root=None, export=False,
+                         cache_dir=tmp_path / "cache", progress=False).folds[0]
+    last = len(whole.history) - 1
+    if cut == "at-early-stop":
+        assert last < 5, "the recipe must stop early for this case to mean anything"
+        cut_here = lambda epoch, stopped: stopped  # noqa: E731
+    else:
+        cut_here = lambda epoch, stopped: epoch == 2  # noqa: E731
+
+    with monkeypatch.context() as patched:
+        _cut_after(patched, trainer_module, cut_here)
+        with pytest.raises(RuntimeError, match="the machine stopped"):
+            run_training(recipe, tmp_path / "cut", data_root=None, export=False,
+                         cache_dir=tmp_path / "cache", progress=False)
+    fold = tmp_path / "cut" / "split0_seed0"
+    assert (fold / FILE_NAME).exists() and not (fold / "metrics.json").exists()
+
+    trained = _epochs_trained(monkeypatch, trainer_module)
+    resumed = run_training(recipe, tmp_path / "cut", data_root=None, export=False,
+                           cache_dir=tmp_path / "cache", progress=False, resume=True).folds[0]
+    assert trained == ([] if cut == "at-early-stop" else list(range(3, 6)))
+    for figure in ("loss", "val", "val_raw"):
+        assert [h[figure] for h in resumed.history] == pytest.approx(
+            [h[figure] for h in whole.history], rel=1e-5)
+    assert resumed.best_epoch == whole.best_epoch
+    np.testing.assert_allclose([p["output"] for p in resumed.predictions],
+                               [p["output"] for p in whole.predictions], rtol=1e-4, atol=1e-6)
+    assert not (fold / FILE_NAME).exists()  # a saved fold keeps no epoch state
+
+
+def test_an_epoch_state_from_another_split_is_refused(tmp_path, manifest):
+    """The data changed under a cut run: resuming it would go on training on
+    other speakers, so it is refused before any training."""
+    from emoedge.train.epoch_state import EpochState, save_epoch_state
+    from emoedge.train.recipe import RecipeError, load_recipe
+    from emoedge.train.trainer import run_training, write_json
+
+    recipe = load_recipe(_recipe(tmp_path, manifest, epochs=2))
+    run = tmp_path / "run"
+    fold = run / "split0_seed0"
+    fold.mkdir(parents=True)
+    write_json(run / "run.json", {"recipe": recipe.to_dict()})
+    save_epoch_state(fold, EpochState(
+        epoch=0, stopped=False, split_json='{"name": "speaker", "parts": {}}', history=[],
+        best_score=0.5, best_epoch=0, best_weights=[], model_weights=[],
+        optimizer_variables=[], average=None))
+    with pytest.raises(RecipeError, match="split0_seed0 was cut while training on another split"):
+        run_training(recipe, run, data_root=None, export=False, cache_dir=tmp_path / "cache",
+                     progress=False, resume=True)
 
 
 def test_a_run_directory_is_never_overwritten_or_resumed_with_another_recipe(tmp_path, manifest):

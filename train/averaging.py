@@ -56,3 +56,13 @@ class WeightAverage:
         if self._average is None:
             raise ValueError("no weights averaged yet: call update() first")
         return [a.astype(np.asarray(w).dtype) for a, w in zip(self._average, like)]
+
+    def state(self) -> list[np.ndarray] | None:
+        """The running average as kept (float64), None before the first update:
+        what a resumed run gives :meth:`restore`."""
+        return self._average
+
+    def restore(self, average: Sequence[np.ndarray] | None) -> None:
+        """Continue from an average that :meth:`state` returned."""
+        self._average = (None if average is None else
+                         [np.asarray(a, dtype=np.float64).copy() for a in average])

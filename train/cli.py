@@ -48,7 +48,8 @@ def train(
     strategy: str = typer.Option(None, "--strategy", help="tf.distribute strategy: default, mirrored, multiworker."),
     export: bool = typer.Option(True, "--export/--no-export", help="Write the int8 model of each fold."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
-    resume: bool = typer.Option(False, "--resume", help="Finish a run that stopped: keep the folds it finished, train the rest (same recipe and --set options)."),
+    resume: bool = typer.Option(False, "--resume", help=("Finish a run that stopped: keep the folds it finished, go on with the cut one "
+                                      "from its last whole epoch, train the rest (same recipe and --set options).")),
 ) -> None:
     """Train a model; writes the run directory with its report."""
     require_train_extra("train")

@@ -4,8 +4,10 @@ A run directory holds one fold per ``split{i}_seed{s}`` folder. A fold is
 finished once its ``metrics.json`` holds everything the run asked for (with
 export on, the int8 metrics, which are written after the model file); the
 trainer writes that file last and atomically, so a fold cut anywhere before
-it has no ``metrics.json`` and is trained again from the start. Folds are
-only kept under the recipe that trained them, on the split they trained on.
+it has no ``metrics.json``. Such a fold goes on from its last whole epoch
+(:mod:`.epoch_state`), or from the start if it was cut in its first. Folds
+are only kept under the recipe that trained them, on the split they trained
+on.
 """
 
 from __future__ import annotations

@@ -21,6 +21,8 @@ import numpy as np
 
 from .augment import AugmentConfig
 from .averaging import WeightAverage
+from .epoch_state import (EpochState, discard_epoch_state, has_epoch_state, load_epoch_state,
+                          restore_optimizer, save_epoch_state)
 from .dataset import (ClipFeatures, balancing_weights, evaluation_windows, mixup_batches,
                       random_window, training_batches)
 from .features import FeatureCache, FeatureJob, default_cache_dir, extract
@@ -273,10 +275,14 @@ class FoldTrainer:
 
     # the loop ------------------------------------------------------------------
     def run(self, split, features: dict, *, init_weights: str | None = None,
-            on_epoch: EpochCallback | None = None) -> FoldResult:
+            on_epoch: EpochCallback | None = None, resume: bool = False) -> FoldResult:
+        """Train, select, score and save the fold. With ``resume``, go on from
+        the epoch state a cut run left in the directory (:mod:`.epoch_state`),
+        if there is one."""
         from tqdm import tqdm
 
         self.directory.mkdir(parents=True, exist_ok=True)
+        state = self.resumable_state(split) if resume else None
         train = self.clip_features(split.train, features, with_variants=True)
         val = self.clip_features(split.val, features, with_variants=False)
         test = self.clip_features(split.test, features, with_variants=False)
@@ -288,8 +294,15 @@ class FoldTrainer:
         history, best = [], (-np.inf, -1, None)
         decay = self.recipe.training.ema_decay_per_epoch
         average = WeightAverage(decay) if decay > 0 else None
-        epochs = tqdm(range(self.recipe.training.epochs), desc=split.name, unit="epoch",
-                      disable=not self.progress)
+        first_epoch, stopped = 0, False
+        if state is not None:
+            history, best = self.restore(state, model, average)
+            first_epoch, stopped = state.epoch + 1, state.stopped
+            _say(self.progress, f"{split.name} (seed {self.seed}): resumed after epoch "
+                                f"{state.epoch + 1} of {self.recipe.training.epochs}")
+        total = self.recipe.training.epochs
+        epochs = tqdm(range(first_epoch, 0 if stopped else total), desc=split.name,
+                      unit="epoch", initial=first_epoch, total=total, disable=not self.progress)
         for epoch in epochs:
             started = time.perf_counter()
             losses = [float(model.train_on_batch(x, y, sample_weight=w))
@@ -311,8 +324,11 @@ class FoldTrainer:
                 model.set_weights(raw_weights)
             if on_epoch is not None:
                 on_epoch(epoch, val_score)
-            if (epoch + 1 >= self.recipe.training.min_epochs
-                    and epoch - best[1] >= self.recipe.training.patience):
+            stop = (epoch + 1 >= self.recipe.training.min_epochs
+                    and epoch - best[1] >= self.recipe.training.patience)
+            self.keep_state(split, model, average, epoch=epoch, stopped=stop,
+                            history=history, best=best)
+            if stop:
                 break
         model.set_weights(best[2])
         model = self.whole_window(model)  # what is scored, saved and exported
@@ -322,8 +338,42 @@ class FoldTrainer:
         predictions = [{"clip": c.key, "target": c.target, "output": o.tolist()}
                        for c, o in zip(test, outputs)]
         self._save(model, spec, split, metrics, history, predictions, best[:2])
+        discard_epoch_state(self.directory)
         return FoldResult(split.name, self.seed, metrics, best[0], best[1], history,
                           predictions, str(self.directory))
+
+    # a cut run -----------------------------------------------------------------
+    def keep_state(self, split, model, average: WeightAverage | None, *, epoch: int,
+                   stopped: bool, history: list[dict], best: tuple) -> None:
+        """Write where training stands after ``epoch`` (see :mod:`.epoch_state`)."""
+        save_epoch_state(self.directory, EpochState(
+            epoch=epoch, stopped=stopped, split_json=split.to_json(), history=history,
+            best_score=float(best[0]), best_epoch=best[1], best_weights=best[2],
+            model_weights=model.get_weights(),
+            optimizer_variables=[v.numpy() for v in model.optimizer.variables],
+            average=None if average is None else average.state()))
+
+    def resumable_state(self, split) -> EpochState | None:
+        """The epoch state in this fold's directory, if any.
+
+        Raises:
+            RecipeError: it was written on another split (the data changed).
+        """
+        state = load_epoch_state(self.directory)
+        if state is not None and state.split_json != split.to_json():
+            raise RecipeError(f"{self.directory} was cut while training on another split "
+                              "than the data gives now: was --data changed? "
+                              "Train into a new --out")
+        return state
+
+    def restore(self, state: EpochState, model, average: WeightAverage | None):
+        """Put ``state`` back into the freshly built ``model`` and ``average``;
+        returns the (history, best) the loop goes on with."""
+        model.set_weights(state.model_weights)
+        restore_optimizer(model.optimizer, model.trainable_variables, state.optimizer_variables)
+        if average is not None:
+            average.restore(state.average)
+        return list(state.history), (state.best_score, state.best_epoch, state.best_weights)
 
     def validate(self, model, val: list[ClipFeatures],
                  average: WeightAverage | None) -> tuple[dict, list | None]:
@@ -494,10 +544,11 @@ def run_training(recipe: Recipe, run_dir: str | os.PathLike, *, data_root: str |
             if result is not None:
                 _say(progress, f"{split.name} (seed {seed}): finished by the earlier run, kept")
             else:
-                if resume and directory.exists():  # a fold cut short: start it afresh
-                    shutil.rmtree(directory)
+                if resume and directory.exists() and not has_epoch_state(directory):
+                    shutil.rmtree(directory)  # cut before its first epoch ended: start afresh
                 result = _train_fold(trainer, split, features, recipe, labels, export=export,
-                                     init_weights=init_weights, on_epoch=on_epoch)
+                                     init_weights=init_weights, on_epoch=on_epoch,
+                                     resume=resume)
             results.append(result)
     summary = summarise_results(results, recipe)
     summary["cache"] = {"hits": cache.stats.hits, "misses": cache.stats.misses}
@@ -515,8 +566,9 @@ def run_training(recipe: Recipe, run_dir: str | os.PathLike, *, data_root: str |
 
 def _train_fold(trainer: FoldTrainer, split, features: dict, recipe: Recipe, labels, *,
                 export: bool, init_weights: str | None,
-                on_epoch: EpochCallback | None) -> FoldResult:
-    result = trainer.run(split, features, init_weights=init_weights, on_epoch=on_epoch)
+                on_epoch: EpochCallback | None, resume: bool) -> FoldResult:
+    result = trainer.run(split, features, init_weights=init_weights, on_epoch=on_epoch,
+                         resume=resume)
     if export:
         from .export import export_fold
 

@@ -57,6 +57,7 @@ def run_tuning(base: Recipe, out_dir: str, *, trials: int, data_root: str | None
                           "above 0")
     import optuna
 
+    from .epoch_state import discard_epoch_state
     from .trainer import run_training, write_json
 
     out = pathlib.Path(out_dir)
@@ -84,9 +85,15 @@ def run_tuning(base: Recipe, out_dir: str, *, trials: int, data_root: str | None
             if trial.should_prune():
                 raise optuna.TrialPruned()
 
-        result = run_training(recipe, out / f"trial{trial.number:03d}", data_root=data_root,
-                              cache_dir=cache_dir, workers=workers, export=False,
-                              progress=progress, on_epoch=report)
+        directory = out / f"trial{trial.number:03d}"
+        try:
+            result = run_training(recipe, directory, data_root=data_root, cache_dir=cache_dir,
+                                  workers=workers, export=False, progress=progress,
+                                  on_epoch=report)
+        except optuna.TrialPruned:
+            for fold in directory.glob("split*_seed*"):
+                discard_epoch_state(fold)  # a pruned trial is never resumed
+            raise
         return result.summary["best_val"]["mean"]
 
     remaining = trials - len([t for t in study.trials if t.state.is_finished()])
