@@ -14,7 +14,7 @@ def _state(*, epoch=3, best_score=0.625, average=True) -> EpochState:
     rng = np.random.default_rng(7)
     weights = [rng.standard_normal((3, 4)).astype(np.float32), np.zeros(4, np.float32)]
     return EpochState(
-        epoch=epoch, stopped=False, split_json='{"name": "fold1-of-3"}',
+        stopped=False, split_json='{"name": "fold1-of-3"}',
         history=[{"epoch": e, "loss": 1.0 / (e + 1), "val": 0.5} for e in range(epoch + 1)],
         best_score=best_score, best_epoch=epoch - 1,
         best_weights=[w + 1 for w in weights], model_weights=weights,

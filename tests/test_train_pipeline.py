@@ -424,9 +424,9 @@ def _cut_after(monkeypatch, trainer_module, cut_here):
     for which ``cut_here(epoch, stopped)`` holds was written."""
     original = trainer_module.FoldTrainer.keep_state
 
-    def keep_state_then_maybe_stop(self, *args, epoch, stopped, **kwargs):
-        original(self, *args, epoch=epoch, stopped=stopped, **kwargs)
-        if cut_here(epoch, stopped):
+    def keep_state_then_maybe_stop(self, *args, stopped, history, **kwargs):
+        original(self, *args, stopped=stopped, history=history, **kwargs)
+        if cut_here(len(history) - 1, stopped):
             raise RuntimeError("the machine stopped")
 
     monkeypatch.setattr(trainer_module.FoldTrainer, "keep_state", keep_state_then_maybe_stop)
@@ -503,7 +503,7 @@ def test_an_epoch_state_from_another_split_is_refused(tmp_path, manifest):
     fold.mkdir(parents=True)
     write_json(run / "run.json", {"recipe": recipe.to_dict()})
     save_epoch_state(fold, EpochState(
-        epoch=0, stopped=False, split_json='{"name": "speaker", "parts": {}}', history=[],
+        stopped=False, split_json='{"name": "speaker", "parts": {}}', history=[{"loss": 1.0}],
         best_score=0.5, best_epoch=0, best_weights=[], model_weights=[],
         optimizer_variables=[], average=None))
     with pytest.raises(RecipeError, match="split0_seed0 was cut while training on another split"):

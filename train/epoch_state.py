@@ -43,10 +43,9 @@ ARRAY_GROUPS = ("model", "optimizer", "best", "average")
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class EpochState:
-    """A fold's training after epoch ``epoch`` (0-based) finished.
+    """A fold's training after its last epoch in ``history`` finished.
 
     Attributes:
-        epoch: the last finished epoch.
         stopped: early stopping ended training after it.
         split_json: the split trained on (``Split.to_json()``), so a state is
             never resumed on other speakers.
@@ -59,7 +58,6 @@ class EpochState:
         average: the weight average (float64), None without averaging.
     """
 
-    epoch: int
     stopped: bool
     split_json: str
     history: list[dict]
@@ -70,10 +68,15 @@ class EpochState:
     optimizer_variables: list[np.ndarray]
     average: list[np.ndarray] | None
 
+    @property
+    def epoch(self) -> int:
+        """The last finished epoch (0-based); -1 before the first."""
+        return len(self.history) - 1
+
 
 def save_epoch_state(directory: pathlib.Path, state: EpochState) -> None:
     """Write ``state`` to ``directory``, replacing the previous epoch's at once."""
-    meta = {"epoch": state.epoch, "stopped": state.stopped, "split": state.split_json,
+    meta = {"stopped": state.stopped, "split": state.split_json,
             "history": state.history, "best_epoch": state.best_epoch,
             "best_score": None if np.isnan(state.best_score) else state.best_score,
             "averaged": state.average is not None}
@@ -100,7 +103,7 @@ def load_epoch_state(directory: pathlib.Path) -> EpochState | None:
         meta = json.loads(str(stored["meta"]))
         groups = {group: _group(stored, group) for group in ARRAY_GROUPS}
     score = meta["best_score"]
-    return EpochState(epoch=meta["epoch"], stopped=meta["stopped"], split_json=meta["split"],
+    return EpochState(stopped=meta["stopped"], split_json=meta["split"],
                       history=meta["history"], best_epoch=meta["best_epoch"],
                       best_score=np.nan if score is None else float(score),
                       best_weights=groups["best"], model_weights=groups["model"],

@@ -102,7 +102,22 @@ def finished_metrics(directory: pathlib.Path, split_json: str, *, exported: bool
     metrics = json.loads(path.read_text())
     if exported and "int8" not in metrics:
         return None
-    if (directory / "split.json").read_text() != split_json:
-        raise RecipeError(f"{directory} was trained on another split than the data gives now "
-                          "(see its split.json): was --data changed? Train into a new --out")
+    check_same_split(directory, (directory / "split.json").read_text(), split_json,
+                     stage="trained")
     return metrics
+
+
+def check_same_split(directory: pathlib.Path, stored_json: str, split_json: str, *,
+                     stage: str) -> None:
+    """Refuse to go on with a fold whose stored split is not ``split_json``.
+
+    Both a finished fold and one cut mid-training are kept only for the
+    speakers and clips they trained on; ``stage`` says which it was
+    ("trained", "cut while training") in the message.
+
+    Raises:
+        RecipeError: the splits differ (the data changed under the run).
+    """
+    if stored_json != split_json:
+        raise RecipeError(f"{directory} was {stage} on another split than the data gives now: "
+                          "was --data changed? Train into a new --out")

@@ -29,7 +29,7 @@ from .features import FeatureCache, FeatureJob, default_cache_dir, extract
 from .machine import write_machine
 from .metrics import classification_report, mean_and_std, regression_report
 from .recipe import Recipe, RecipeError, load_recipe, resolve_sources
-from .resume import check_run_directory, finished_metrics
+from .resume import check_run_directory, check_same_split, finished_metrics
 
 EpochCallback = Callable[[int, float], None]
 
@@ -326,8 +326,7 @@ class FoldTrainer:
                 on_epoch(epoch, val_score)
             stop = (epoch + 1 >= self.recipe.training.min_epochs
                     and epoch - best[1] >= self.recipe.training.patience)
-            self.keep_state(split, model, average, epoch=epoch, stopped=stop,
-                            history=history, best=best)
+            self.keep_state(split, model, average, stopped=stop, history=history, best=best)
             if stop:
                 break
         model.set_weights(best[2])
@@ -343,11 +342,12 @@ class FoldTrainer:
                           predictions, str(self.directory))
 
     # a cut run -----------------------------------------------------------------
-    def keep_state(self, split, model, average: WeightAverage | None, *, epoch: int,
-                   stopped: bool, history: list[dict], best: tuple) -> None:
-        """Write where training stands after ``epoch`` (see :mod:`.epoch_state`)."""
+    def keep_state(self, split, model, average: WeightAverage | None, *, stopped: bool,
+                   history: list[dict], best: tuple) -> None:
+        """Write where training stands after the last epoch in ``history``
+        (see :mod:`.epoch_state`)."""
         save_epoch_state(self.directory, EpochState(
-            epoch=epoch, stopped=stopped, split_json=split.to_json(), history=history,
+            stopped=stopped, split_json=split.to_json(), history=history,
             best_score=float(best[0]), best_epoch=best[1], best_weights=best[2],
             model_weights=model.get_weights(),
             optimizer_variables=[v.numpy() for v in model.optimizer.variables],
@@ -360,10 +360,9 @@ class FoldTrainer:
             RecipeError: it was written on another split (the data changed).
         """
         state = load_epoch_state(self.directory)
-        if state is not None and state.split_json != split.to_json():
-            raise RecipeError(f"{self.directory} was cut while training on another split "
-                              "than the data gives now: was --data changed? "
-                              "Train into a new --out")
+        if state is not None:
+            check_same_split(self.directory, state.split_json, split.to_json(),
+                             stage="cut while training")
         return state
 
     def restore(self, state: EpochState, model, average: WeightAverage | None):
