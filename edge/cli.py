@@ -110,8 +110,9 @@ def bench(
     repeat: int = typer.Option(5, "--repeat", help="Measured passes after warm-up."),
     warmup: int = typer.Option(1, "--warmup", help="Unmeasured passes first."),
 ) -> None:
-    """Time every stage of the runtime on this machine: decode, resample,
-    frontend, quantize, invoke, postprocess, per window and end to end.
+    """Time every stage of the runtime on this machine, per window and end to end.
+
+    Stages: decode, resample, frontend, quantize, invoke, postprocess.
 
     Exit status: 0 measured, 1 the measurement failed, 2 usage error.
     """
@@ -160,8 +161,10 @@ def listen(
                                  "for the worker; beyond it blocks are dropped and counted."),
     threads: int = typer.Option(None, "--threads", help="Interpreter threads."),
 ) -> None:
-    """Live emotion from the microphone (or a replayed file): a bar per emotion,
-    the current label, input level, valence/arousal, overflow/drop counters.
+    """Live emotion from the microphone, or from a replayed file.
+
+    Shows a bar per emotion, the current label, the input level,
+    valence/arousal, and overflow/drop counters.
 
     Windows without speech show as "no speech". Ctrl-C ends with a summary
     (time per emotion, overflows, drops) on stderr. Exit status: 0 ended,
