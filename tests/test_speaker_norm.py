@@ -103,10 +103,25 @@ def test_one_heard_clip_is_another_clip_of_the_speaker_drawn_the_same_each_time(
         assert int(again[key][0][0, 0]) == int(first[key][0][0, 0])
 
 
-def test_heard_clips_refuse_zero_and_a_speaker_with_one_clip():
+def test_no_heard_clip_leaves_held_out_clips_unshifted_and_own_clip_uses_each_clip_alone():
     features, speaker_of = _held_out_session()
-    with pytest.raises(ValueError, match="at least 1"):
-        normalise_by_speaker(features, speaker_of, ["t1", "t2"], heard_clips=0)
+    # nothing heard: the population's mean (50) is all a device knows, offset 0
+    cold = normalise_by_speaker(features, speaker_of, ["t1", "t2"], heard_clips=0)
+    assert [int(cold[k][0][0, 0]) for k in ("h1", "h2", "h3")] == [10, 20, 60]
+    # a clip shifted by its own mean lands on the population's mean
+    own = normalise_by_speaker(features, speaker_of, ["t1", "t2"], own_clip=True)
+    assert [int(own[k][0][0, 0]) for k in ("h1", "h2", "h3")] == [50, 50, 50]
+    # training speakers keep the mean over all their clips in both
+    assert [int(cold[k][0][0, 0]) for k in ("t1", "t2")] == [40, 60]
+    assert [int(own[k][0][0, 0]) for k in ("t1", "t2")] == [40, 60]
+
+
+def test_heard_clips_refuse_a_negative_count_both_ways_at_once_and_a_speaker_with_one_clip():
+    features, speaker_of = _held_out_session()
+    with pytest.raises(ValueError, match="0 or more"):
+        normalise_by_speaker(features, speaker_of, ["t1", "t2"], heard_clips=-1)
+    with pytest.raises(ValueError, match="give one"):
+        normalise_by_speaker(features, speaker_of, ["t1", "t2"], heard_clips=2, own_clip=True)
     lonely = {**features, "x": (_u16([[5]]),)}
     with pytest.raises(ValueError, match="no other clip"):
         normalise_by_speaker(lonely, {**speaker_of, "x": "s3"}, ["t1", "t2"], heard_clips=2)

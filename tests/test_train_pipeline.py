@@ -653,7 +653,7 @@ def test_training_crops_longer_than_the_window_are_refused(tmp_path, manifest):
 
 
 def test_speaker_mean_run_trains_scores_as_a_float_card_and_refuses_export(
-        tensorflow_available, tmp_path, manifest, capsys):
+        tensorflow_available, tmp_path, manifest, capsys, monkeypatch):
     import typer
     from typer.testing import CliRunner
 
@@ -689,6 +689,24 @@ def test_speaker_mean_run_trains_scores_as_a_float_card_and_refuses_export(
     assert heard["held_out"] == card["held_out"] and "speaker_shift" not in card
     assert [r["path"] for r in heard["per_model"][0][corpus]["predictions"]] == [
         r["path"] for r in entry["predictions"]]
+    # a device that heard nothing, and files of unknown speakers scored one
+    # by one: each reaches the shift with its own setting and says so
+    from emoedge.train import speaker_norm
+
+    shifts_asked = []
+    normalise = speaker_norm.normalise_by_speaker
+
+    def spy(*args, **kwargs):
+        shifts_asked.append((kwargs["heard_clips"], kwargs["own_clip"]))
+        return normalise(*args, **kwargs)
+
+    monkeypatch.setattr(speaker_norm, "normalise_by_speaker", spy)
+    for settings, words in (({"heard_clips": 0}, "not at all for held-out speakers"),
+                            ({"own_clip": True}, "each held-out clip by its own mean")):
+        other = float_card(str(tmp_path / "run"), held_out="test", data_root=None,
+                           cache_dir=str(tmp_path / "cache"), progress=False, **settings)
+        assert other["speaker_shift"].startswith(words)
+    assert shifts_asked == [(0, False), (None, True)]
     # nor does quantize write a model file the runtime would mis-read
     with pytest.raises(RecipeError, match="cannot be exported"):
         quantize_run(QuantizeOptions(run_dir=str(tmp_path / "run"),
@@ -704,6 +722,12 @@ def test_speaker_mean_run_trains_scores_as_a_float_card_and_refuses_export(
                                       "--seed", "0", "--card", str(tmp_path / name)])
         assert command.exit_code == 0, command.output
         assert "val speakers (float models)" in command.output
+    for option, words in ((["--own-clip"], "features shifted each held-out clip by its own mean"),
+                          (["--heard-clips", "0"], "features shifted not at all")):
+        command = runner.invoke(app, ["evaluate", str(tmp_path / "run"), "--cache",
+                                      str(tmp_path / "cache"), "--quiet", "--held-out", "val",
+                                      "--card", str(tmp_path / "shifted"), *option])
+        assert command.exit_code == 0 and words in command.output, command.output
     assert seed_compare.main(["--control", str(tmp_path / "a" / "card.json"),
                               "--candidate", str(tmp_path / "b" / "card.json")]) == 0
     # both cards name the machine that trained the fold, so no machine note
@@ -731,6 +755,7 @@ def test_a_float_card_of_validation_speakers_needs_a_run_that_had_them(
     with pytest.raises(RecipeError, match="no val speakers"):
         float_card(str(tmp_path / "run"), held_out="val", data_root=None,
                    cache_dir=str(tmp_path / "cache"), progress=False)
-    with pytest.raises(RecipeError, match="applies to a speaker-shifted run"):
-        float_card(str(tmp_path / "run"), held_out="test", data_root=None, heard_clips=2,
-                   cache_dir=str(tmp_path / "cache"), progress=False)
+    for shift in ({"heard_clips": 2}, {"heard_clips": 0}, {"own_clip": True}):
+        with pytest.raises(RecipeError, match="apply to a speaker-shifted run"):
+            float_card(str(tmp_path / "run"), held_out="test", data_root=None,
+                       cache_dir=str(tmp_path / "cache"), progress=False, **shift)

@@ -84,7 +84,11 @@ def evaluate(
     seed: int = typer.Option(None, "--seed", help="With --card: only the folds of this seed."),
     heard_clips: int = typer.Option(
         None, "--heard-clips", help="With --card, for a speaker-shifted run: shift each held-out "
-        "clip by the mean of this many of its speaker's other clips, not all of them."),
+        "clip by the mean of this many of its speaker's other clips, not all of them "
+        "(0: do not shift, as a device that has heard nothing)."),
+    own_clip: bool = typer.Option(
+        False, "--own-clip", help="With --card, for a speaker-shifted run: shift each held-out "
+        "clip by its own mean, as scoring files of unknown speakers one by one would."),
 ) -> None:
     """Re-evaluate a run's saved fold models on their test speakers; rewrite its report."""
     require_train_extra("evaluate")
@@ -93,7 +97,7 @@ def evaluate(
 
     if card:
         _write_float_card(run_dir, card, held_out=held_out, seed=seed, heard_clips=heard_clips,
-                          data=data, cache=cache, quiet=quiet)
+                          own_clip=own_clip, data=data, cache=cache, quiet=quiet)
         return
     try:
         summary = evaluate_run(run_dir, data_root=_data_root(data), cache_dir=cache,
@@ -106,8 +110,8 @@ def evaluate(
 
 
 def _write_float_card(run_dir: str, folder: str, *, held_out: str, seed: int | None,
-                      heard_clips: int | None, data: str | None, cache: str | None,
-                      quiet: bool) -> None:
+                      heard_clips: int | None, own_clip: bool, data: str | None,
+                      cache: str | None, quiet: bool) -> None:
     import json
     import pathlib
 
@@ -117,7 +121,8 @@ def _write_float_card(run_dir: str, folder: str, *, held_out: str, seed: int | N
 
     try:
         result = float_card(run_dir, held_out=held_out, data_root=_data_root(data), seed=seed,
-                            heard_clips=heard_clips, cache_dir=cache, progress=not quiet)
+                            heard_clips=heard_clips, own_clip=own_clip, cache_dir=cache,
+                            progress=not quiet)
         out = pathlib.Path(folder)
         out.mkdir(parents=True, exist_ok=True)
         (out / "card.json").write_text(json.dumps(result, indent=1) + "\n")

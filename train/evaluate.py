@@ -52,7 +52,8 @@ def evaluate_run(run_dir: str, *, data_root: str | None, cache_dir: str | None =
 
 
 def float_card(run_dir: str, *, held_out: str, data_root: str | None, seed: int | None = None,
-               heard_clips: int | None = None, cache_dir: str | None = None,
+               heard_clips: int | None = None, own_clip: bool = False,
+               cache_dir: str | None = None,
                progress: bool = True) -> dict:
     """A card of a run's float fold models on each fold's ``held_out``
     speakers ("val" or "test"), in the layout of ``model_card``'s
@@ -61,8 +62,9 @@ def float_card(run_dir: str, *, held_out: str, data_root: str | None, seed: int 
     device cannot run yet (a speaker-mean run) is scored this way. With
     ``seed``, only that seed's folds (one card per seed, as ``seed_compare``
     takes them). ``heard_clips`` shifts a speaker-shifted run's held-out
-    speakers by a few of their other clips' mean, not all of them
-    (:func:`.speaker_norm.normalise_by_speaker`).
+    speakers by a few of their other clips' mean, not all of them (0: not
+    at all, a device that has heard nothing yet); ``own_clip`` by each
+    clip's own mean (:func:`.speaker_norm.normalise_by_speaker`).
 
     Raises:
         RecipeError: not a finished run, no fold of ``seed``, or a fold
@@ -81,15 +83,16 @@ def float_card(run_dir: str, *, held_out: str, data_root: str | None, seed: int 
     if not folds:
         raise RecipeError(f"{run_dir} has no fold trained with seed {seed}")
     recipe, clips = finished.recipe, finished.clips
-    if heard_clips is not None and recipe.model.input_norm not in SPEAKER_SHIFTED_NORMS:
-        raise RecipeError(f"heard_clips applies to a speaker-shifted run; {run_dir} was trained "
-                          f"with input_norm = {recipe.model.input_norm!r}")
+    shift = held_out_shift(heard_clips, own_clip)
+    if shift is not None and recipe.model.input_norm not in SPEAKER_SHIFTED_NORMS:
+        raise RecipeError(f"heard_clips and own_clip apply to a speaker-shifted run; {run_dir} "
+                          f"was trained with input_norm = {recipe.model.input_norm!r}")
     root = data_root or finished.record.get("data_root") or ""
     cache = FeatureCache(cache_dir or default_cache_dir(), recipe.frontend)
     originals = extract([_job(c) for c in clips], cache, progress=progress)
     training_keys = {clip_key(c) for s in finished.splits.values() for c in s.train}
     features = shifted_by_speaker(recipe, clips, {clip_key(c): (f,) for c, f in zip(clips, originals)},
-                                  training_keys, heard_clips=heard_clips)
+                                  training_keys, heard_clips=heard_clips, own_clip=own_clip)
     labels = list(recipe.output_names)
     models, per_model = [], []
     for fold in folds:
@@ -112,8 +115,20 @@ def float_card(run_dir: str, *, held_out: str, data_root: str | None, seed: int 
                        "trained_on": read_machine(directory)})
     card = {"models": models, "held_out": f"each fold's {held_out} speakers (float models)",
             "per_model": per_model, "summary": combine(per_model)}
-    if heard_clips is not None:
+    if shift is not None:
         # beside "held_out", not in it: the same speakers and clips, so the
         # compare tools still pair this card with one scored without it
-        card["speaker_shift"] = f"each held-out clip by {heard_clips} other clips' mean"
+        card["speaker_shift"] = shift
     return card
+
+
+def held_out_shift(heard_clips: int | None, own_clip: bool) -> str | None:
+    """How held-out clips are shifted, in words for the card; None for the
+    default (each speaker's mean over all of their clips)."""
+    if own_clip:
+        return "each held-out clip by its own mean"
+    if heard_clips == 0:
+        return "not at all for held-out speakers (nothing heard)"
+    if heard_clips is not None:
+        return f"each held-out clip by {heard_clips} other clips' mean"
+    return None

@@ -13,7 +13,11 @@ means, including held-out speakers', come from that speaker's own
 unaugmented clips, without labels: in evaluation this is a session that
 heard the speaker's whole recording set, an upper bound on what a running
 mean on the device can know. ``heard_clips`` scores held-out speakers with
-what a device could know instead: the mean of a few of their other clips.
+what a device could know instead: the mean of a few of their other clips,
+or none (a device before its first utterance, which can only assume the
+population's mean: offset zero). ``own_clip`` shifts each held-out clip by
+its own mean, as scoring a folder of files from unknown speakers one by one
+would.
 """
 
 from __future__ import annotations
@@ -77,7 +81,8 @@ def apply_offset(features: np.ndarray, offset: np.ndarray) -> np.ndarray:
 
 def normalise_by_speaker(features: Mapping[str, Sequence[np.ndarray]],
                          speaker_of: Mapping[str, str], training_keys: Iterable[str], *,
-                         heard_clips: int | None = None) -> dict[str, tuple[np.ndarray, ...]]:
+                         heard_clips: int | None = None, own_clip: bool = False
+                         ) -> dict[str, tuple[np.ndarray, ...]]:
     """Every clip's features (all its variants) shifted by its speaker's offset.
 
     Args:
@@ -90,10 +95,14 @@ def normalise_by_speaker(features: Mapping[str, Sequence[np.ndarray]],
             training clip) is shifted by the mean of n of that speaker's
             other clips, drawn at random (seeded by the clip key), as if
             the device had heard n earlier utterances; all of them when the
-            speaker has no more.
+            speaker has no more. 0: held-out clips are not shifted.
+        own_clip: a held-out clip is shifted by its own mean instead.
     Returns:
         clip key -> the shifted arrays, in the same order.
     """
+    if heard_clips is not None and own_clip:
+        raise ValueError("heard_clips and own_clip are two ways to shift held-out clips; "
+                         "give one")
     training_keys = set(training_keys)
     by_speaker: dict[str, list[str]] = defaultdict(list)
     for key in features:
@@ -102,22 +111,27 @@ def normalise_by_speaker(features: Mapping[str, Sequence[np.ndarray]],
              for speaker, keys in by_speaker.items()}
     population = population_means(means, (speaker_of[k] for k in training_keys))
     offsets = {key: speaker_offset(means[speaker_of[key]], population) for key in features}
-    if heard_clips is not None:
+    if heard_clips is not None or own_clip:
         trained = {speaker_of[k] for k in training_keys}
         for key in features:
             if speaker_of[key] not in trained:
-                heard = _heard_before(key, by_speaker[speaker_of[key]], heard_clips)
-                offsets[key] = speaker_offset(channel_means(features[k][0] for k in heard),
-                                              population)
+                heard = ([key] if own_clip
+                         else _heard_before(key, by_speaker[speaker_of[key]], heard_clips))
+                # nothing heard: the population's mean is the best guess, offset 0
+                offsets[key] = (speaker_offset(channel_means(features[k][0] for k in heard),
+                                               population)
+                                if heard else np.zeros_like(offsets[key]))
     return {key: tuple(apply_offset(a, offsets[key]) for a in arrays)
             for key, arrays in features.items()}
 
 
 def _heard_before(key: str, speaker_keys: Sequence[str], count: int) -> list[str]:
     """``count`` of ``speaker_keys`` other than ``key``, drawn with a seed
-    taken from ``key`` (all of them if there are no more)."""
-    if count < 1:
-        raise ValueError(f"heard_clips must be at least 1, got {count}")
+    taken from ``key`` (all of them if there are no more; none for 0)."""
+    if count < 0:
+        raise ValueError(f"heard_clips must be 0 or more, got {count}")
+    if count == 0:
+        return []
     others = sorted(k for k in speaker_keys if k != key)
     if not others:
         raise ValueError(f"{key}: its speaker has no other clip to take a mean from")

@@ -132,11 +132,11 @@ def compute_all_features(recipe: Recipe, clips, training_keys: set[str], cache: 
 
 
 def shifted_by_speaker(recipe: Recipe, clips, features: dict[str, tuple[np.ndarray, ...]],
-                       training_keys: set[str], *, heard_clips: int | None = None
-                       ) -> dict[str, tuple[np.ndarray, ...]]:
+                       training_keys: set[str], *, heard_clips: int | None = None,
+                       own_clip: bool = False) -> dict[str, tuple[np.ndarray, ...]]:
     """``features`` shifted per speaker when the recipe's input norm asks for
     it (:data:`.models.SPEAKER_SHIFTED_NORMS`, :mod:`.speaker_norm`, which
-    says what ``heard_clips`` does), else ``features`` itself."""
+    says what ``heard_clips`` and ``own_clip`` do), else ``features`` itself."""
     from .models import SPEAKER_SHIFTED_NORMS
 
     if recipe.model.input_norm not in SPEAKER_SHIFTED_NORMS:
@@ -144,7 +144,8 @@ def shifted_by_speaker(recipe: Recipe, clips, features: dict[str, tuple[np.ndarr
     from .speaker_norm import normalise_by_speaker
 
     speaker_of = {clip_key(c): c.speaker for c in clips}
-    return normalise_by_speaker(features, speaker_of, training_keys, heard_clips=heard_clips)
+    return normalise_by_speaker(features, speaker_of, training_keys, heard_clips=heard_clips,
+                                own_clip=own_clip)
 
 
 # --- one fold ------------------------------------------------------------------
