@@ -103,21 +103,22 @@ def finished_metrics(directory: pathlib.Path, split_json: str, *, exported: bool
     if exported and "int8" not in metrics:
         return None
     check_same_split(directory, (directory / "split.json").read_text(), split_json,
-                     stage="trained")
+                     stage="trained", kept_in="its split.json")
     return metrics
 
 
 def check_same_split(directory: pathlib.Path, stored_json: str, split_json: str, *,
-                     stage: str) -> None:
+                     stage: str, kept_in: str) -> None:
     """Refuse to go on with a fold whose stored split is not ``split_json``.
 
     Both a finished fold and one cut mid-training are kept only for the
     speakers and clips they trained on; ``stage`` says which it was
-    ("trained", "cut while training") in the message.
+    ("trained", "cut while training") and ``kept_in`` where the stored
+    split can be read, so the user can see what changed.
 
     Raises:
         RecipeError: the splits differ (the data changed under the run).
     """
     if stored_json != split_json:
-        raise RecipeError(f"{directory} was {stage} on another split than the data gives now: "
-                          "was --data changed? Train into a new --out")
+        raise RecipeError(f"{directory} was {stage} on another split than the data gives now "
+                          f"(see {kept_in}): was --data changed? Train into a new --out")

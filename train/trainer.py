@@ -21,6 +21,7 @@ import numpy as np
 
 from .augment import AugmentConfig
 from .averaging import WeightAverage
+from .epoch_state import FILE_NAME as EPOCH_STATE_FILE
 from .epoch_state import (EpochState, discard_epoch_state, has_epoch_state, load_epoch_state,
                           restore_optimizer, save_epoch_state)
 from .dataset import (ClipFeatures, balancing_weights, evaluation_windows, mixup_batches,
@@ -363,7 +364,8 @@ class FoldTrainer:
         state = load_epoch_state(self.directory)
         if state is not None:
             check_same_split(self.directory, state.split_json, split.to_json(),
-                             stage="cut while training")
+                             stage="cut while training",
+                             kept_in=f"'split' in the meta of its {EPOCH_STATE_FILE}")
         return state
 
     def restore(self, state: EpochState, model, average: WeightAverage | None):
