@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from emoedge.train.speaker_norm import (apply_offset, channel_means, normalise_by_speaker,
-                                        population_means, speaker_offset)
+from emoedge.train.speaker_norm import (HeldOutShift, apply_offset, channel_means,
+                                        normalise_by_speaker, population_means, speaker_offset)
 
 
 def _u16(rows):
@@ -82,7 +82,8 @@ def test_heard_clips_shift_a_held_out_clip_by_its_speakers_other_clips():
     features, speaker_of = _held_out_session()
     # population 50; with every other clip heard, h1 is shifted by
     # 50 - mean(20, 60) = +10, h2 by 50 - 35 = +15, h3 by 50 - 15 = +35
-    shifted = normalise_by_speaker(features, speaker_of, ["t1", "t2"], heard_clips=5)
+    shifted = normalise_by_speaker(features, speaker_of, ["t1", "t2"],
+                                   held_out=HeldOutShift(heard_clips=5))
     assert [int(shifted[k][0][0, 0]) for k in ("h1", "h2", "h3")] == [20, 35, 95]
     # training speakers keep the mean over all their clips
     assert [int(shifted[k][0][0, 0]) for k in ("t1", "t2")] == [40, 60]
@@ -93,8 +94,10 @@ def test_heard_clips_shift_a_held_out_clip_by_its_speakers_other_clips():
 
 def test_one_heard_clip_is_another_clip_of_the_speaker_drawn_the_same_each_time():
     features, speaker_of = _held_out_session()
-    first = normalise_by_speaker(features, speaker_of, ["t1", "t2"], heard_clips=1)
-    again = normalise_by_speaker(features, speaker_of, ["t1", "t2"], heard_clips=1)
+    first = normalise_by_speaker(features, speaker_of, ["t1", "t2"],
+                                 held_out=HeldOutShift(heard_clips=1))
+    again = normalise_by_speaker(features, speaker_of, ["t1", "t2"],
+                                 held_out=HeldOutShift(heard_clips=1))
     own = {"h1": 10, "h2": 20, "h3": 60}
     for key, value in own.items():
         offset = int(first[key][0][0, 0]) - value
@@ -106,10 +109,12 @@ def test_one_heard_clip_is_another_clip_of_the_speaker_drawn_the_same_each_time(
 def test_no_heard_clip_leaves_held_out_clips_unshifted_and_own_clip_uses_each_clip_alone():
     features, speaker_of = _held_out_session()
     # nothing heard: the population's mean (50) is all a device knows, offset 0
-    cold = normalise_by_speaker(features, speaker_of, ["t1", "t2"], heard_clips=0)
+    cold = normalise_by_speaker(features, speaker_of, ["t1", "t2"],
+                                held_out=HeldOutShift(heard_clips=0))
     assert [int(cold[k][0][0, 0]) for k in ("h1", "h2", "h3")] == [10, 20, 60]
     # a clip shifted by its own mean lands on the population's mean
-    own = normalise_by_speaker(features, speaker_of, ["t1", "t2"], own_clip=True)
+    own = normalise_by_speaker(features, speaker_of, ["t1", "t2"],
+                               held_out=HeldOutShift(own_clip=True))
     assert [int(own[k][0][0, 0]) for k in ("h1", "h2", "h3")] == [50, 50, 50]
     # training speakers keep the mean over all their clips in both
     assert [int(cold[k][0][0, 0]) for k in ("t1", "t2")] == [40, 60]
@@ -119,9 +124,10 @@ def test_no_heard_clip_leaves_held_out_clips_unshifted_and_own_clip_uses_each_cl
 def test_heard_clips_refuse_a_negative_count_both_ways_at_once_and_a_speaker_with_one_clip():
     features, speaker_of = _held_out_session()
     with pytest.raises(ValueError, match="0 or more"):
-        normalise_by_speaker(features, speaker_of, ["t1", "t2"], heard_clips=-1)
+        HeldOutShift(heard_clips=-1)
     with pytest.raises(ValueError, match="give one"):
-        normalise_by_speaker(features, speaker_of, ["t1", "t2"], heard_clips=2, own_clip=True)
+        HeldOutShift(heard_clips=2, own_clip=True)
     lonely = {**features, "x": (_u16([[5]]),)}
     with pytest.raises(ValueError, match="no other clip"):
-        normalise_by_speaker(lonely, {**speaker_of, "x": "s3"}, ["t1", "t2"], heard_clips=2)
+        normalise_by_speaker(lonely, {**speaker_of, "x": "s3"}, ["t1", "t2"],
+                             held_out=HeldOutShift(heard_clips=2))

@@ -663,6 +663,7 @@ def test_speaker_mean_run_trains_scores_as_a_float_card_and_refuses_export(
     from emoedge.train import cli as train_cli
     from emoedge.train import seed_compare
     from emoedge.train.evaluate import evaluate_run, float_card
+    from emoedge.train.speaker_norm import HeldOutShift
     from emoedge.train.recipe import RecipeError, load_recipe
     from emoedge.train.trainer import run_training
 
@@ -685,7 +686,8 @@ def test_speaker_mean_run_trains_scores_as_a_float_card_and_refuses_export(
     assert entry["clean"]["ua"] == pytest.approx(fold.metrics["ua"])
     assert entry["clips"] == int(np.sum(fold.metrics["confusion"]))
     # shifted by a few heard clips instead: the same clips, scored again
-    heard = float_card(str(tmp_path / "run"), held_out="test", data_root=None, heard_clips=2,
+    heard = float_card(str(tmp_path / "run"), held_out="test", data_root=None,
+                       speaker_shift=HeldOutShift(heard_clips=2),
                        cache_dir=str(tmp_path / "cache"), progress=False)
     assert heard["speaker_shift"] == "each held-out clip by 2 other clips' mean"
     assert heard["held_out"] == card["held_out"] and "speaker_shift" not in card
@@ -693,22 +695,24 @@ def test_speaker_mean_run_trains_scores_as_a_float_card_and_refuses_export(
         r["path"] for r in entry["predictions"]]
     # a device that heard nothing, and files of unknown speakers scored one
     # by one: each reaches the shift with its own setting and says so
-    from emoedge.train import speaker_norm
+    from emoedge.train import trainer
 
     shifts_asked = []
-    normalise = speaker_norm.normalise_by_speaker
+    normalise = trainer.normalise_by_speaker
 
     def spy(*args, **kwargs):
-        shifts_asked.append((kwargs["heard_clips"], kwargs["own_clip"]))
+        shifts_asked.append(kwargs["held_out"])
         return normalise(*args, **kwargs)
 
-    monkeypatch.setattr(speaker_norm, "normalise_by_speaker", spy)
-    for settings, words in (({"heard_clips": 0}, "not at all for held-out speakers"),
-                            ({"own_clip": True}, "each held-out clip by its own mean")):
+    monkeypatch.setattr(trainer, "normalise_by_speaker", spy)
+    shifts = (HeldOutShift(heard_clips=0), HeldOutShift(own_clip=True))
+    for shift, words in zip(shifts, ("not at all for held-out speakers",
+                                     "each held-out clip by its own mean")):
         other = float_card(str(tmp_path / "run"), held_out="test", data_root=None,
-                           cache_dir=str(tmp_path / "cache"), progress=False, **settings)
+                           speaker_shift=shift, cache_dir=str(tmp_path / "cache"),
+                           progress=False)
         assert other["speaker_shift"].startswith(words)
-    assert shifts_asked == [(0, False), (None, True)]
+    assert shifts_asked == list(shifts)
     # nor does quantize write a model file the runtime would mis-read
     with pytest.raises(RecipeError, match="cannot be exported"):
         quantize_run(QuantizeOptions(run_dir=str(tmp_path / "run"),
@@ -737,7 +741,9 @@ def test_speaker_mean_run_trains_scores_as_a_float_card_and_refuses_export(
         (tmp_path / "run" / "split0_seed0" / "machine.json").read_text())
     assert "note:" not in capsys.readouterr().err
     for arguments, message in ((["--seed", "7"], "no fold trained with seed 7"),
-                               (["--held-out", "train"], "must be 'val' or 'test'")):
+                               (["--held-out", "train"], "must be 'val' or 'test'"),
+                               (["--own-clip", "--heard-clips", "2"], "give one"),
+                               (["--heard-clips", "-1"], "0 or more")):
         command = runner.invoke(app, ["evaluate", str(tmp_path / "run"), "--cache",
                                       str(tmp_path / "cache"), "--quiet", "--card",
                                       str(tmp_path / "c"), *arguments])
@@ -748,6 +754,7 @@ def test_a_float_card_of_validation_speakers_needs_a_run_that_had_them(
         tensorflow_available, tmp_path, manifest):
     from emoedge.train.evaluate import float_card
     from emoedge.train.recipe import RecipeError, load_recipe
+    from emoedge.train.speaker_norm import HeldOutShift
     from emoedge.train.trainer import run_training
 
     recipe = load_recipe(_recipe(tmp_path, manifest, split="kfold", epochs=1),
@@ -760,4 +767,5 @@ def test_a_float_card_of_validation_speakers_needs_a_run_that_had_them(
     for shift in ({"heard_clips": 2}, {"heard_clips": 0}, {"own_clip": True}):
         with pytest.raises(RecipeError, match="apply to a speaker-shifted run"):
             float_card(str(tmp_path / "run"), held_out="test", data_root=None,
-                       cache_dir=str(tmp_path / "cache"), progress=False, **shift)
+                       speaker_shift=HeldOutShift(**shift), cache_dir=str(tmp_path / "cache"),
+                       progress=False)

@@ -118,11 +118,12 @@ def _write_float_card(run_dir: str, folder: str, *, held_out: str, seed: int | N
     from .evaluate import float_card
     from .model_card import markdown_table
     from .recipe import RecipeError
+    from .speaker_norm import HeldOutShift
 
     try:
+        shift = HeldOutShift(heard_clips=heard_clips, own_clip=own_clip)
         result = float_card(run_dir, held_out=held_out, data_root=_data_root(data), seed=seed,
-                            heard_clips=heard_clips, own_clip=own_clip, cache_dir=cache,
-                            progress=not quiet)
+                            speaker_shift=shift, cache_dir=cache, progress=not quiet)
         out = pathlib.Path(folder)
         out.mkdir(parents=True, exist_ok=True)
         (out / "card.json").write_text(json.dumps(result, indent=1) + "\n")

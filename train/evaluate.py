@@ -10,22 +10,17 @@ from __future__ import annotations
 import json
 
 from .recipe import RecipeError
+from .speaker_norm import HeldOutShift
 
 
 def evaluate_run(run_dir: str, *, data_root: str | None, cache_dir: str | None = None,
                  progress: bool = True) -> dict:
-    from .features import FeatureCache, default_cache_dir, extract
     from .report import write_report
-    from .trainer import (FoldTrainer, _job, clip_key, open_finished_run, shifted_by_speaker,
-                          summarise_results, write_json)
+    from .trainer import FoldTrainer, open_finished_run, summarise_results, write_json
 
     finished = open_finished_run(run_dir, data_root)
-    run, recipe, clips = finished.directory, finished.recipe, finished.clips
-    cache = FeatureCache(cache_dir or default_cache_dir(), recipe.frontend)
-    originals = extract([_job(c) for c in clips], cache, progress=progress)
-    training_keys = {clip_key(c) for s in finished.splits.values() for c in s.train}
-    features = shifted_by_speaker(recipe, clips, {clip_key(c): (f,) for c, f in zip(clips, originals)},
-                                  training_keys)
+    run, recipe = finished.directory, finished.recipe
+    features = _run_features(finished, cache_dir, progress=progress)
     labels = recipe.output_names
     results = []
     for fold in finished.record["folds"]:
@@ -52,7 +47,7 @@ def evaluate_run(run_dir: str, *, data_root: str | None, cache_dir: str | None =
 
 
 def float_card(run_dir: str, *, held_out: str, data_root: str | None, seed: int | None = None,
-               heard_clips: int | None = None, own_clip: bool = False,
+               speaker_shift: HeldOutShift = HeldOutShift(),
                cache_dir: str | None = None,
                progress: bool = True) -> dict:
     """A card of a run's float fold models on each fold's ``held_out``
@@ -61,20 +56,18 @@ def float_card(run_dir: str, *, held_out: str, data_root: str | None, seed: int 
     ``seed_compare`` read it. It needs no exported model: a recipe the
     device cannot run yet (a speaker-mean run) is scored this way. With
     ``seed``, only that seed's folds (one card per seed, as ``seed_compare``
-    takes them). ``heard_clips`` shifts a speaker-shifted run's held-out
-    speakers by a few of their other clips' mean, not all of them (0: not
-    at all, a device that has heard nothing yet); ``own_clip`` by each
-    clip's own mean (:func:`.speaker_norm.normalise_by_speaker`).
+    takes them). ``speaker_shift``, a :class:`.speaker_norm.HeldOutShift`,
+    says which clips shift a speaker-shifted run's held-out speakers (its
+    default: all of each speaker's clips, as in training).
 
     Raises:
         RecipeError: not a finished run, no fold of ``seed``, or a fold
             without ``held_out`` speakers.
     """
-    from .features import FeatureCache, default_cache_dir, extract
     from .machine import read_machine
     from .model_card import combine, corpus_entries, relative_path
     from .models import SPEAKER_SHIFTED_NORMS
-    from .trainer import FoldTrainer, _job, clip_key, open_finished_run, shifted_by_speaker
+    from .trainer import FoldTrainer, open_finished_run
 
     if held_out not in ("val", "test"):
         raise ValueError(f"held_out must be 'val' or 'test', got {held_out!r}")
@@ -82,17 +75,13 @@ def float_card(run_dir: str, *, held_out: str, data_root: str | None, seed: int 
     folds = [f for f in finished.record["folds"] if seed is None or f["seed"] == seed]
     if not folds:
         raise RecipeError(f"{run_dir} has no fold trained with seed {seed}")
-    recipe, clips = finished.recipe, finished.clips
-    shift = held_out_shift(heard_clips, own_clip)
+    recipe = finished.recipe
+    shift = speaker_shift.words()
     if shift is not None and recipe.model.input_norm not in SPEAKER_SHIFTED_NORMS:
         raise RecipeError(f"heard_clips and own_clip apply to a speaker-shifted run; {run_dir} "
                           f"was trained with input_norm = {recipe.model.input_norm!r}")
     root = data_root or finished.record.get("data_root") or ""
-    cache = FeatureCache(cache_dir or default_cache_dir(), recipe.frontend)
-    originals = extract([_job(c) for c in clips], cache, progress=progress)
-    training_keys = {clip_key(c) for s in finished.splits.values() for c in s.train}
-    features = shifted_by_speaker(recipe, clips, {clip_key(c): (f,) for c, f in zip(clips, originals)},
-                                  training_keys, heard_clips=heard_clips, own_clip=own_clip)
+    features = _run_features(finished, cache_dir, progress=progress, held_out=speaker_shift)
     labels = list(recipe.output_names)
     models, per_model = [], []
     for fold in folds:
@@ -122,13 +111,17 @@ def float_card(run_dir: str, *, held_out: str, data_root: str | None, seed: int 
     return card
 
 
-def held_out_shift(heard_clips: int | None, own_clip: bool) -> str | None:
-    """How held-out clips are shifted, in words for the card; None for the
-    default (each speaker's mean over all of their clips)."""
-    if own_clip:
-        return "each held-out clip by its own mean"
-    if heard_clips == 0:
-        return "not at all for held-out speakers (nothing heard)"
-    if heard_clips is not None:
-        return f"each held-out clip by {heard_clips} other clips' mean"
-    return None
+def _run_features(finished, cache_dir: str | None, *, progress: bool,
+                  held_out: HeldOutShift = HeldOutShift()) -> dict[str, tuple]:
+    """Every clip of a finished run: clip key -> (its unaugmented features,),
+    shifted per speaker as the run's recipe asks (``held_out`` says which
+    clips shift held-out speakers)."""
+    from .features import FeatureCache, default_cache_dir, extract
+    from .trainer import _job, clip_key, shifted_by_speaker
+
+    recipe, clips = finished.recipe, finished.clips
+    cache = FeatureCache(cache_dir or default_cache_dir(), recipe.frontend)
+    originals = extract([_job(c) for c in clips], cache, progress=progress)
+    training_keys = {clip_key(c) for s in finished.splits.values() for c in s.train}
+    return shifted_by_speaker(recipe, clips, {clip_key(c): (f,) for c, f in zip(clips, originals)},
+                              training_keys, held_out=held_out)

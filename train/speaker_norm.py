@@ -12,16 +12,16 @@ path can apply them with one integer add per feature. Every speaker's
 means, including held-out speakers', come from that speaker's own
 unaugmented clips, without labels: in evaluation this is a session that
 heard the speaker's whole recording set, an upper bound on what a running
-mean on the device can know. ``heard_clips`` scores held-out speakers with
-what a device could know instead: the mean of a few of their other clips,
-or none (a device before its first utterance, which can only assume the
-population's mean: offset zero). ``own_clip`` shifts each held-out clip by
-its own mean, as scoring a folder of files from unknown speakers one by one
-would.
+mean on the device can know. A :class:`HeldOutShift` scores held-out
+speakers with what a device could know instead: the mean of a few of their
+other clips, or none (a device before its first utterance, which can only
+assume the population's mean: offset zero), or each clip's own mean (a
+folder of files from unknown speakers scored one by one).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import zlib
 from collections import defaultdict
 from typing import Iterable, Mapping, Sequence
@@ -29,6 +29,57 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 FEATURE_MAX = np.iinfo(np.uint16).max
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class HeldOutShift:
+    """Which clips set the offset of a held-out speaker (one with no
+    training clip). The default, neither field set, is all of the speaker's
+    clips: the upper bound.
+
+    Fields:
+        heard_clips: n: the mean of n of the speaker's other clips, drawn at
+            random (seeded by the clip key), as if the device had heard n
+            earlier utterances; all of them when the speaker has no more.
+            0: no clip, so the clip is not shifted.
+        own_clip: the clip's own mean alone.
+
+    Raises:
+        ValueError: both fields set, or a negative ``heard_clips``.
+    """
+
+    heard_clips: int | None = None
+    own_clip: bool = False
+
+    def __post_init__(self) -> None:
+        if self.heard_clips is not None and self.own_clip:
+            raise ValueError("heard_clips and own_clip are two ways to shift held-out clips; "
+                             "give one")
+        if self.heard_clips is not None and self.heard_clips < 0:
+            raise ValueError(f"heard_clips must be 0 or more, got {self.heard_clips}")
+
+    @property
+    def whole_speaker(self) -> bool:
+        """True for the default: every clip of the speaker sets the offset."""
+        return self.heard_clips is None and not self.own_clip
+
+    def words(self) -> str | None:
+        """How held-out clips are shifted, in words for a card; None for the
+        default."""
+        if self.own_clip:
+            return "each held-out clip by its own mean"
+        if self.heard_clips == 0:
+            return "not at all for held-out speakers (nothing heard)"
+        if self.heard_clips is not None:
+            return f"each held-out clip by {self.heard_clips} other clips' mean"
+        return None
+
+    def clips_heard(self, key: str, speaker_keys: Sequence[str]) -> list[str]:
+        """The clips of ``speaker_keys`` (all of ``key``'s speaker) whose mean
+        shifts ``key``; empty for none. Not for the default."""
+        if self.own_clip:
+            return [key]
+        return _heard_before(key, speaker_keys, self.heard_clips or 0)
 
 
 def channel_means(feature_arrays: Iterable[np.ndarray]) -> np.ndarray:
@@ -81,7 +132,7 @@ def apply_offset(features: np.ndarray, offset: np.ndarray) -> np.ndarray:
 
 def normalise_by_speaker(features: Mapping[str, Sequence[np.ndarray]],
                          speaker_of: Mapping[str, str], training_keys: Iterable[str], *,
-                         heard_clips: int | None = None, own_clip: bool = False
+                         held_out: HeldOutShift = HeldOutShift()
                          ) -> dict[str, tuple[np.ndarray, ...]]:
     """Every clip's features (all its variants) shifted by its speaker's offset.
 
@@ -90,19 +141,11 @@ def normalise_by_speaker(features: Mapping[str, Sequence[np.ndarray]],
             (frames, channels); the means use the originals only.
         speaker_of: clip key -> speaker id, for every key of ``features``.
         training_keys: the clips whose speakers set the population mean.
-        heard_clips: None: every speaker's offset comes from all of their
-            clips. n: a held-out speaker's clip (one whose speaker has no
-            training clip) is shifted by the mean of n of that speaker's
-            other clips, drawn at random (seeded by the clip key), as if
-            the device had heard n earlier utterances; all of them when the
-            speaker has no more. 0: held-out clips are not shifted.
-        own_clip: a held-out clip is shifted by its own mean instead.
+        held_out: which clips set a held-out speaker's offsets; training
+            speakers' come from all of their clips.
     Returns:
         clip key -> the shifted arrays, in the same order.
     """
-    if heard_clips is not None and own_clip:
-        raise ValueError("heard_clips and own_clip are two ways to shift held-out clips; "
-                         "give one")
     training_keys = set(training_keys)
     by_speaker: dict[str, list[str]] = defaultdict(list)
     for key in features:
@@ -111,12 +154,11 @@ def normalise_by_speaker(features: Mapping[str, Sequence[np.ndarray]],
              for speaker, keys in by_speaker.items()}
     population = population_means(means, (speaker_of[k] for k in training_keys))
     offsets = {key: speaker_offset(means[speaker_of[key]], population) for key in features}
-    if heard_clips is not None or own_clip:
+    if not held_out.whole_speaker:
         trained = {speaker_of[k] for k in training_keys}
         for key in features:
             if speaker_of[key] not in trained:
-                heard = ([key] if own_clip
-                         else _heard_before(key, by_speaker[speaker_of[key]], heard_clips))
+                heard = held_out.clips_heard(key, by_speaker[speaker_of[key]])
                 # nothing heard: the population's mean is the best guess, offset 0
                 offsets[key] = (speaker_offset(channel_means(features[k][0] for k in heard),
                                                population)
@@ -128,8 +170,6 @@ def normalise_by_speaker(features: Mapping[str, Sequence[np.ndarray]],
 def _heard_before(key: str, speaker_keys: Sequence[str], count: int) -> list[str]:
     """``count`` of ``speaker_keys`` other than ``key``, drawn with a seed
     taken from ``key`` (all of them if there are no more; none for 0)."""
-    if count < 0:
-        raise ValueError(f"heard_clips must be 0 or more, got {count}")
     if count == 0:
         return []
     others = sorted(k for k in speaker_keys if k != key)

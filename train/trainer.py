@@ -31,6 +31,7 @@ from .machine import write_machine
 from .metrics import classification_report, mean_and_std, regression_report
 from .recipe import Recipe, RecipeError, load_recipe, resolve_sources
 from .resume import check_run_directory, check_same_split, finished_metrics
+from .speaker_norm import HeldOutShift, normalise_by_speaker
 
 EpochCallback = Callable[[int, float], None]
 
@@ -133,20 +134,18 @@ def compute_all_features(recipe: Recipe, clips, training_keys: set[str], cache: 
 
 
 def shifted_by_speaker(recipe: Recipe, clips, features: dict[str, tuple[np.ndarray, ...]],
-                       training_keys: set[str], *, heard_clips: int | None = None,
-                       own_clip: bool = False) -> dict[str, tuple[np.ndarray, ...]]:
+                       training_keys: set[str], *, held_out: HeldOutShift = HeldOutShift()
+                       ) -> dict[str, tuple[np.ndarray, ...]]:
     """``features`` shifted per speaker when the recipe's input norm asks for
-    it (:data:`.models.SPEAKER_SHIFTED_NORMS`, :mod:`.speaker_norm`, which
-    says what ``heard_clips`` and ``own_clip`` do), else ``features`` itself."""
+    it (:data:`.models.SPEAKER_SHIFTED_NORMS`, :mod:`.speaker_norm`), else
+    ``features`` itself; ``held_out`` says which clips shift held-out
+    speakers."""
     from .models import SPEAKER_SHIFTED_NORMS
 
     if recipe.model.input_norm not in SPEAKER_SHIFTED_NORMS:
         return features
-    from .speaker_norm import normalise_by_speaker
-
     speaker_of = {clip_key(c): c.speaker for c in clips}
-    return normalise_by_speaker(features, speaker_of, training_keys, heard_clips=heard_clips,
-                                own_clip=own_clip)
+    return normalise_by_speaker(features, speaker_of, training_keys, held_out=held_out)
 
 
 # --- one fold ------------------------------------------------------------------
