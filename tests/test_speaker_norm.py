@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from emoedge.train.speaker_norm import (HeldOutShift, apply_offset, channel_means,
+from emoedge.train.speaker_norm import (OffsetClips, apply_offset, channel_means,
                                         normalise_by_speaker, population_means, speaker_offset)
 
 
@@ -83,7 +83,7 @@ def test_heard_clips_shift_a_held_out_clip_by_its_speakers_other_clips():
     # population 50; with every other clip heard, h1 is shifted by
     # 50 - mean(20, 60) = +10, h2 by 50 - 35 = +15, h3 by 50 - 15 = +35
     shifted = normalise_by_speaker(features, speaker_of, ["t1", "t2"],
-                                   held_out=HeldOutShift(heard_clips=5))
+                                   held_out=OffsetClips(heard_clips=5))
     assert [int(shifted[k][0][0, 0]) for k in ("h1", "h2", "h3")] == [20, 35, 95]
     # training speakers keep the mean over all their clips
     assert [int(shifted[k][0][0, 0]) for k in ("t1", "t2")] == [40, 60]
@@ -95,9 +95,9 @@ def test_heard_clips_shift_a_held_out_clip_by_its_speakers_other_clips():
 def test_one_heard_clip_is_another_clip_of_the_speaker_drawn_the_same_each_time():
     features, speaker_of = _held_out_session()
     first = normalise_by_speaker(features, speaker_of, ["t1", "t2"],
-                                 held_out=HeldOutShift(heard_clips=1))
+                                 held_out=OffsetClips(heard_clips=1))
     again = normalise_by_speaker(features, speaker_of, ["t1", "t2"],
-                                 held_out=HeldOutShift(heard_clips=1))
+                                 held_out=OffsetClips(heard_clips=1))
     own = {"h1": 10, "h2": 20, "h3": 60}
     for key, value in own.items():
         offset = int(first[key][0][0, 0]) - value
@@ -110,11 +110,11 @@ def test_no_heard_clip_leaves_held_out_clips_unshifted_and_own_clip_uses_each_cl
     features, speaker_of = _held_out_session()
     # nothing heard: the population's mean (50) is all a device knows, offset 0
     cold = normalise_by_speaker(features, speaker_of, ["t1", "t2"],
-                                held_out=HeldOutShift(heard_clips=0))
+                                held_out=OffsetClips(heard_clips=0))
     assert [int(cold[k][0][0, 0]) for k in ("h1", "h2", "h3")] == [10, 20, 60]
     # a clip shifted by its own mean lands on the population's mean
     own = normalise_by_speaker(features, speaker_of, ["t1", "t2"],
-                               held_out=HeldOutShift(own_clip=True))
+                               held_out=OffsetClips(own_clip=True))
     assert [int(own[k][0][0, 0]) for k in ("h1", "h2", "h3")] == [50, 50, 50]
     # training speakers keep the mean over all their clips in both
     assert [int(cold[k][0][0, 0]) for k in ("t1", "t2")] == [40, 60]
@@ -124,10 +124,46 @@ def test_no_heard_clip_leaves_held_out_clips_unshifted_and_own_clip_uses_each_cl
 def test_heard_clips_refuse_a_negative_count_both_ways_at_once_and_a_speaker_with_one_clip():
     features, speaker_of = _held_out_session()
     with pytest.raises(ValueError, match="0 or more"):
-        HeldOutShift(heard_clips=-1)
+        OffsetClips(heard_clips=-1)
     with pytest.raises(ValueError, match="give one"):
-        HeldOutShift(heard_clips=2, own_clip=True)
+        OffsetClips(heard_clips=2, own_clip=True)
     lonely = {**features, "x": (_u16([[5]]),)}
     with pytest.raises(ValueError, match="no other clip"):
         normalise_by_speaker(lonely, {**speaker_of, "x": "s3"}, ["t1", "t2"],
-                             held_out=HeldOutShift(heard_clips=2))
+                             held_out=OffsetClips(heard_clips=2))
+
+
+def test_training_offsets_from_heard_clips_shift_each_training_clip_by_its_other_clips():
+    features, speaker_of = _held_out_session()
+    # s1's whole mean, 50, is the population; with one heard clip t1 (40)
+    # takes t2's offset (50 - 60 = -10) and t2 (60) takes t1's (+10)
+    shifted = normalise_by_speaker(features, speaker_of, ["t1", "t2"], trained_heard_clips=1)
+    assert [int(shifted[k][0][0, 0]) for k in ("t1", "t2")] == [30, 70]
+    # held-out speakers keep their own setting (the default: all clips)
+    assert [int(shifted[k][0][0, 0]) for k in ("h1", "h2", "h3")] == [30, 40, 80]
+
+
+def test_a_recipe_draws_training_offsets_from_the_clips_it_names():
+    from types import SimpleNamespace
+
+    from emoedge.train.recipe import load_recipe
+    from emoedge.train.trainer import shifted_by_speaker
+
+    features, speaker_of = _held_out_session()
+    clips = [SimpleNamespace(path=key, speaker=speaker, corpus="c")
+             for key, speaker in speaker_of.items()]
+    for overrides, values in ((["model.input_norm=speaker-both", "model.speaker_heard_clips=1"],
+                               [30, 70]),
+                              (["model.input_norm=speaker-mean"], [40, 60])):
+        recipe = load_recipe(None, overrides)
+        shifted = shifted_by_speaker(recipe, clips, features, {"t1", "t2"})
+        assert [int(shifted[k][0][0, 0]) for k in ("t1", "t2")] == values, overrides
+
+
+def test_training_offsets_from_heard_clips_need_a_speaker_shifted_norm_and_a_count():
+    from emoedge.train.recipe import RecipeError, load_recipe
+
+    with pytest.raises(RecipeError, match="applies to a speaker-shifted input_norm"):
+        load_recipe(None, ["model.speaker_heard_clips=5"])
+    with pytest.raises(RecipeError, match="0 or more"):
+        load_recipe(None, ["model.input_norm=speaker-both", "model.speaker_heard_clips=-1"])

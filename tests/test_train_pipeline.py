@@ -663,7 +663,7 @@ def test_speaker_mean_run_trains_scores_as_a_float_card_and_refuses_export(
     from emoedge.train import cli as train_cli
     from emoedge.train import seed_compare
     from emoedge.train.evaluate import evaluate_run, float_card
-    from emoedge.train.speaker_norm import HeldOutShift
+    from emoedge.train.speaker_norm import OffsetClips
     from emoedge.train.recipe import RecipeError, load_recipe
     from emoedge.train.trainer import run_training
 
@@ -687,7 +687,7 @@ def test_speaker_mean_run_trains_scores_as_a_float_card_and_refuses_export(
     assert entry["clips"] == int(np.sum(fold.metrics["confusion"]))
     # shifted by a few heard clips instead: the same clips, scored again
     heard = float_card(str(tmp_path / "run"), held_out="test", data_root=None,
-                       speaker_shift=HeldOutShift(heard_clips=2),
+                       speaker_shift=OffsetClips(heard_clips=2),
                        cache_dir=str(tmp_path / "cache"), progress=False)
     assert heard["speaker_shift"] == "each held-out clip by 2 other clips' mean"
     assert heard["held_out"] == card["held_out"] and "speaker_shift" not in card
@@ -705,7 +705,7 @@ def test_speaker_mean_run_trains_scores_as_a_float_card_and_refuses_export(
         return normalise(*args, **kwargs)
 
     monkeypatch.setattr(trainer, "normalise_by_speaker", spy)
-    shifts = (HeldOutShift(heard_clips=0), HeldOutShift(own_clip=True))
+    shifts = (OffsetClips(heard_clips=0), OffsetClips(own_clip=True))
     for shift, words in zip(shifts, ("not at all for held-out speakers",
                                      "each held-out clip by its own mean")):
         other = float_card(str(tmp_path / "run"), held_out="test", data_root=None,
@@ -754,7 +754,7 @@ def test_a_float_card_of_validation_speakers_needs_a_run_that_had_them(
         tensorflow_available, tmp_path, manifest):
     from emoedge.train.evaluate import float_card
     from emoedge.train.recipe import RecipeError, load_recipe
-    from emoedge.train.speaker_norm import HeldOutShift
+    from emoedge.train.speaker_norm import OffsetClips
     from emoedge.train.trainer import run_training
 
     recipe = load_recipe(_recipe(tmp_path, manifest, split="kfold", epochs=1),
@@ -767,5 +767,5 @@ def test_a_float_card_of_validation_speakers_needs_a_run_that_had_them(
     for shift in ({"heard_clips": 2}, {"heard_clips": 0}, {"own_clip": True}):
         with pytest.raises(RecipeError, match="apply to a speaker-shifted run"):
             float_card(str(tmp_path / "run"), held_out="test", data_root=None,
-                       speaker_shift=HeldOutShift(**shift), cache_dir=str(tmp_path / "cache"),
+                       speaker_shift=OffsetClips(**shift), cache_dir=str(tmp_path / "cache"),
                        progress=False)

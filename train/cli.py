@@ -118,10 +118,10 @@ def _write_float_card(run_dir: str, folder: str, *, held_out: str, seed: int | N
     from .evaluate import float_card
     from .model_card import markdown_table
     from .recipe import RecipeError
-    from .speaker_norm import HeldOutShift
+    from .speaker_norm import OffsetClips
 
     try:
-        shift = HeldOutShift(heard_clips=heard_clips, own_clip=own_clip)
+        shift = OffsetClips(heard_clips=heard_clips, own_clip=own_clip)
         result = float_card(run_dir, held_out=held_out, data_root=_data_root(data), seed=seed,
                             speaker_shift=shift, cache_dir=cache, progress=not quiet)
         out = pathlib.Path(folder)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 from .recipe import RecipeError
-from .speaker_norm import HeldOutShift
+from .speaker_norm import OffsetClips
 
 
 def evaluate_run(run_dir: str, *, data_root: str | None, cache_dir: str | None = None,
@@ -47,7 +47,7 @@ def evaluate_run(run_dir: str, *, data_root: str | None, cache_dir: str | None =
 
 
 def float_card(run_dir: str, *, held_out: str, data_root: str | None, seed: int | None = None,
-               speaker_shift: HeldOutShift = HeldOutShift(),
+               speaker_shift: OffsetClips = OffsetClips(),
                cache_dir: str | None = None,
                progress: bool = True) -> dict:
     """A card of a run's float fold models on each fold's ``held_out``
@@ -56,7 +56,7 @@ def float_card(run_dir: str, *, held_out: str, data_root: str | None, seed: int 
     ``seed_compare`` read it. It needs no exported model: a recipe the
     device cannot run yet (a speaker-mean run) is scored this way. With
     ``seed``, only that seed's folds (one card per seed, as ``seed_compare``
-    takes them). ``speaker_shift``, a :class:`.speaker_norm.HeldOutShift`,
+    takes them). ``speaker_shift``, a :class:`.speaker_norm.OffsetClips`,
     says which clips shift a speaker-shifted run's held-out speakers (its
     default: all of each speaker's clips, as in training).
 
@@ -112,7 +112,7 @@ def float_card(run_dir: str, *, held_out: str, data_root: str | None, seed: int 
 
 
 def _run_features(finished, cache_dir: str | None, *, progress: bool,
-                  held_out: HeldOutShift = HeldOutShift()) -> dict[str, tuple]:
+                  held_out: OffsetClips = OffsetClips()) -> dict[str, tuple]:
     """Every clip of a finished run: clip key -> (its unaugmented features,),
     shifted per speaker as the run's recipe asks (``held_out`` says which
     clips shift held-out speakers)."""

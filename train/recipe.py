@@ -108,10 +108,28 @@ class WindowSection:
 
 @dataclass(frozen=True, kw_only=True)
 class ModelSection:
+    """The network and its input. ``speaker_heard_clips`` applies to a
+    speaker-shifted ``input_norm`` (:mod:`emoedge.train.speaker_norm`): 0
+    shifts every training clip by its speaker's mean over all of their
+    clips; n > 0 by the mean of n other clips of its speaker, drawn per
+    clip, so training sees offsets as rough as a device's after it has
+    heard n utterances."""
+
     architecture: str = "dscnn"
     width: float = 1.0
     dropout: float = 0.3
     input_norm: str = "global"
+    speaker_heard_clips: int = 0
+
+    def __post_init__(self) -> None:
+        from .models import SPEAKER_SHIFTED_NORMS
+
+        if self.speaker_heard_clips < 0:
+            raise ValueError(f"speaker_heard_clips must be 0 or more, "
+                             f"got {self.speaker_heard_clips}")
+        if self.speaker_heard_clips and self.input_norm not in SPEAKER_SHIFTED_NORMS:
+            raise ValueError(f"speaker_heard_clips applies to a speaker-shifted input_norm "
+                             f"({', '.join(SPEAKER_SHIFTED_NORMS)}), not {self.input_norm!r}")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -12,11 +12,13 @@ path can apply them with one integer add per feature. Every speaker's
 means, including held-out speakers', come from that speaker's own
 unaugmented clips, without labels: in evaluation this is a session that
 heard the speaker's whole recording set, an upper bound on what a running
-mean on the device can know. A :class:`HeldOutShift` scores held-out
+mean on the device can know. An :class:`OffsetClips` scores held-out
 speakers with what a device could know instead: the mean of a few of their
 other clips, or none (a device before its first utterance, which can only
 assume the population's mean: offset zero), or each clip's own mean (a
-folder of files from unknown speakers scored one by one).
+folder of files from unknown speakers scored one by one). Training can
+draw its speakers' offsets from a few clips too (``trained_heard_clips``),
+so the model learns from offsets as rough as a device's.
 """
 
 from __future__ import annotations
@@ -32,10 +34,10 @@ FEATURE_MAX = np.iinfo(np.uint16).max
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class HeldOutShift:
-    """Which clips set the offset of a held-out speaker (one with no
-    training clip). The default, neither field set, is all of the speaker's
-    clips: the upper bound.
+class OffsetClips:
+    """Which of its speaker's clips set a clip's offset. The default,
+    neither field set, is all of them: for a held-out speaker, the upper
+    bound of what a device can know.
 
     Fields:
         heard_clips: n: the mean of n of the speaker's other clips, drawn at
@@ -53,7 +55,7 @@ class HeldOutShift:
 
     def __post_init__(self) -> None:
         if self.heard_clips is not None and self.own_clip:
-            raise ValueError("heard_clips and own_clip are two ways to shift held-out clips; "
+            raise ValueError("heard_clips and own_clip are two ways to shift a clip; "
                              "give one")
         if self.heard_clips is not None and self.heard_clips < 0:
             raise ValueError(f"heard_clips must be 0 or more, got {self.heard_clips}")
@@ -132,7 +134,7 @@ def apply_offset(features: np.ndarray, offset: np.ndarray) -> np.ndarray:
 
 def normalise_by_speaker(features: Mapping[str, Sequence[np.ndarray]],
                          speaker_of: Mapping[str, str], training_keys: Iterable[str], *,
-                         held_out: HeldOutShift = HeldOutShift()
+                         held_out: OffsetClips = OffsetClips(), trained_heard_clips: int = 0
                          ) -> dict[str, tuple[np.ndarray, ...]]:
     """Every clip's features (all its variants) shifted by its speaker's offset.
 
@@ -141,8 +143,10 @@ def normalise_by_speaker(features: Mapping[str, Sequence[np.ndarray]],
             (frames, channels); the means use the originals only.
         speaker_of: clip key -> speaker id, for every key of ``features``.
         training_keys: the clips whose speakers set the population mean.
-        held_out: which clips set a held-out speaker's offsets; training
-            speakers' come from all of their clips.
+        held_out: which clips set a held-out speaker's offsets.
+        trained_heard_clips: 0: a training speaker's clips are shifted by the
+            mean of all of their clips; n: each by the mean of n other clips
+            of its speaker, drawn as ``OffsetClips(heard_clips=n)`` draws.
     Returns:
         clip key -> the shifted arrays, in the same order.
     """
@@ -154,15 +158,18 @@ def normalise_by_speaker(features: Mapping[str, Sequence[np.ndarray]],
              for speaker, keys in by_speaker.items()}
     population = population_means(means, (speaker_of[k] for k in training_keys))
     offsets = {key: speaker_offset(means[speaker_of[key]], population) for key in features}
-    if not held_out.whole_speaker:
-        trained = {speaker_of[k] for k in training_keys}
-        for key in features:
-            if speaker_of[key] not in trained:
-                heard = held_out.clips_heard(key, by_speaker[speaker_of[key]])
-                # nothing heard: the population's mean is the best guess, offset 0
-                offsets[key] = (speaker_offset(channel_means(features[k][0] for k in heard),
-                                               population)
-                                if heard else np.zeros_like(offsets[key]))
+    trained = {speaker_of[k] for k in training_keys}
+    for key in features:
+        if speaker_of[key] in trained:
+            shift = OffsetClips(heard_clips=trained_heard_clips or None)
+        else:
+            shift = held_out
+        if not shift.whole_speaker:
+            heard = shift.clips_heard(key, by_speaker[speaker_of[key]])
+            # nothing heard: the population's mean is the best guess, offset 0
+            offsets[key] = (speaker_offset(channel_means(features[k][0] for k in heard),
+                                           population)
+                            if heard else np.zeros_like(offsets[key]))
     return {key: tuple(apply_offset(a, offsets[key]) for a in arrays)
             for key, arrays in features.items()}
 

@@ -31,7 +31,7 @@ from .machine import write_machine
 from .metrics import classification_report, mean_and_std, regression_report
 from .recipe import Recipe, RecipeError, load_recipe, resolve_sources
 from .resume import check_run_directory, check_same_split, finished_metrics
-from .speaker_norm import HeldOutShift, normalise_by_speaker
+from .speaker_norm import OffsetClips, normalise_by_speaker
 
 EpochCallback = Callable[[int, float], None]
 
@@ -134,7 +134,7 @@ def compute_all_features(recipe: Recipe, clips, training_keys: set[str], cache: 
 
 
 def shifted_by_speaker(recipe: Recipe, clips, features: dict[str, tuple[np.ndarray, ...]],
-                       training_keys: set[str], *, held_out: HeldOutShift = HeldOutShift()
+                       training_keys: set[str], *, held_out: OffsetClips = OffsetClips()
                        ) -> dict[str, tuple[np.ndarray, ...]]:
     """``features`` shifted per speaker when the recipe's input norm asks for
     it (:data:`.models.SPEAKER_SHIFTED_NORMS`, :mod:`.speaker_norm`), else
@@ -145,7 +145,8 @@ def shifted_by_speaker(recipe: Recipe, clips, features: dict[str, tuple[np.ndarr
     if recipe.model.input_norm not in SPEAKER_SHIFTED_NORMS:
         return features
     speaker_of = {clip_key(c): c.speaker for c in clips}
-    return normalise_by_speaker(features, speaker_of, training_keys, held_out=held_out)
+    return normalise_by_speaker(features, speaker_of, training_keys, held_out=held_out,
+                                trained_heard_clips=recipe.model.speaker_heard_clips)
 
 
 # --- one fold ------------------------------------------------------------------
