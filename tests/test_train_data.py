@@ -803,3 +803,18 @@ def test_val_by_corpus_is_refused_outside_kfold():
     with pytest.raises(RecipeError, match='val_by_corpus applies to split = "kfold" only, '
                                           "not 'speaker'"):
         load_recipe(None, ['data.split="speaker"', "data.val_by_corpus=true"])
+
+
+def test_the_readme_recipe_example_loads_so_none_of_its_keys_is_stale(tmp_path):
+    """load_recipe refuses unknown keys: a key renamed or removed in the
+    code but left in the README's example fails here."""
+    import re
+
+    from emoedge.train.recipe import load_recipe
+
+    readme = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text()
+    (example,) = [block for block in re.findall(r"```toml\n(.*?)```", readme, re.S)
+                  if "[model]" in block]
+    (tmp_path / "example.toml").write_text(example)
+    recipe = load_recipe(tmp_path / "example.toml")
+    assert recipe.model.speaker_heard_clips == 0 and recipe.model.architecture == "dscnn"
