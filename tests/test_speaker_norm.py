@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from emoedge.train.speaker_norm import (OffsetClips, apply_offset, channel_means,
+from emoedge.train.speaker_norm import (OffsetClips, apply_offset, channel_means, offset_errors,
                                         normalise_by_speaker, population_means, speaker_offset)
 
 
@@ -167,3 +167,45 @@ def test_training_offsets_from_heard_clips_need_a_speaker_shifted_norm_and_a_cou
         load_recipe(None, ["model.speaker_heard_clips=5"])
     with pytest.raises(RecipeError, match="0 or more"):
         load_recipe(None, ["model.input_norm=speaker-both", "model.speaker_heard_clips=-1"])
+
+
+def test_offset_errors_are_each_clips_heard_offset_less_its_speakers_whole_one():
+    features, speaker_of = _held_out_session()
+    held_out = {k: features[k][0] for k in ("h1", "h2", "h3")}
+    population = np.array([50.0])
+    # s2's whole mean is 30 (offset +20); with every other clip heard h1
+    # takes 50 - 40 = +10, h2 50 - 35 = +15, h3 50 - 15 = +35
+    errors = offset_errors(held_out, speaker_of, population, OffsetClips(heard_clips=5))
+    np.testing.assert_array_equal(errors, [[-10], [-5], [15]])
+    assert errors.dtype == np.int32
+    # its own mean: 40, 30, -10 against +20; nothing heard: offset 0
+    np.testing.assert_array_equal(
+        offset_errors(held_out, speaker_of, population, OffsetClips(own_clip=True)),
+        [[20], [10], [-30]])
+    np.testing.assert_array_equal(
+        offset_errors(held_out, speaker_of, population, OffsetClips(heard_clips=0)),
+        [[-20], [-20], [-20]])
+
+
+def test_offset_noise_rows_give_each_corpus_its_spread_and_errors():
+    from emoedge.train.offset_noise import corpus_rows, markdown
+
+    session, speaker_of = _held_out_session()
+    features = {key: arrays[0] for key, arrays in session.items()}
+    corpus_of = {"t1": "a", "t2": "a", "h1": "b", "h2": "b", "h3": "b"}
+    # speaker means 50 (s1) and 30 (s2), population 40: whole offsets -10, +10
+    (a, b) = corpus_rows(features, speaker_of, corpus_of, heard=[5])
+    assert a == pytest.approx({"corpus": "a", "speakers": 1, "between": 0.0, "K=5": 10.0,
+                               "own clip": 10.0, "nothing heard": 10.0})
+    # b's errors: heard (-10, -5, 15), own (20, 10, -30), nothing (-10, -10, -10)
+    assert b == pytest.approx({"corpus": "b", "speakers": 1, "between": 0.0,
+                               "K=5": np.sqrt(350 / 3), "own clip": np.sqrt(1400 / 3),
+                               "nothing heard": 10.0})
+    two = {**features, "u1": _u16([[70]]), "u2": _u16([[70]])}
+    (a, _) = corpus_rows(two, {**speaker_of, "u1": "s3", "u2": "s3"},
+                         {**corpus_of, "u1": "a", "u2": "a"}, heard=[5])
+    # population (50 + 30 + 70) / 3 = 50: offsets 0 and -20 spread by 10 about -10
+    assert a["speakers"] == 2 and a["between"] == pytest.approx(10.0)
+    assert markdown([b]).splitlines() == [
+        "| corpus | speakers | between speakers | K=5 | own clip | nothing heard |",
+        "|---|---|---|---|---|---|", "| b | 1 | 0.0 | 10.8 | 21.6 | 10.0 |"]

@@ -663,9 +663,9 @@ def test_speaker_mean_run_trains_scores_as_a_float_card_and_refuses_export(
     from emoedge.train import cli as train_cli
     from emoedge.train import seed_compare
     from emoedge.train.evaluate import evaluate_run, float_card
-    from emoedge.train.speaker_norm import OffsetClips
     from emoedge.train.recipe import RecipeError, load_recipe
-    from emoedge.train.trainer import run_training
+    from emoedge.train.speaker_norm import OffsetClips
+    from emoedge.train.trainer import open_finished_run, run_training
 
     recipe = load_recipe(_recipe(tmp_path, manifest, epochs=4), ["model.input_norm=speaker-mean"])
     with pytest.raises(RecipeError, match="cannot be exported"):
@@ -748,6 +748,19 @@ def test_speaker_mean_run_trains_scores_as_a_float_card_and_refuses_export(
                                       str(tmp_path / "cache"), "--quiet", "--card",
                                       str(tmp_path / "c"), *arguments])
         assert command.exit_code != 0 and message in command.output, command.output
+    # how rough a device's offsets would be, per corpus of the run
+    from emoedge.train import offset_noise
+
+    capsys.readouterr()
+    assert offset_noise.main([str(tmp_path / "run"), "--cache", str(tmp_path / "cache"),
+                              "--heard", "1", "2"]) == 0
+    header, _, *rows = capsys.readouterr().out.splitlines()
+    assert header == ("| corpus | speakers | between speakers | K=1 | K=2 | own clip "
+                      "| nothing heard |")
+    assert len(rows) == len({clip.corpus for clip in open_finished_run(
+        str(tmp_path / "run"), None).clips})
+    assert offset_noise.main([str(tmp_path / "gone"), "--cache", str(tmp_path / "cache")]) == 2
+    assert "error:" in capsys.readouterr().err
 
 
 def test_a_float_card_of_validation_speakers_needs_a_run_that_had_them(

@@ -119,6 +119,15 @@ def speaker_offset(speaker_mean: np.ndarray, population_mean: np.ndarray) -> np.
     return (np.sign(difference) * np.floor(np.abs(difference) + 0.5)).astype(np.int32)
 
 
+def heard_offset(heard: Sequence[np.ndarray], population_mean: np.ndarray) -> np.ndarray:
+    """int32 offset per channel from the clips heard (uint16, each (frames,
+    channels)); with none heard, the population's mean is the best guess,
+    so the offset is 0."""
+    if not heard:
+        return np.zeros(len(population_mean), dtype=np.int32)
+    return speaker_offset(channel_means(heard), population_mean)
+
+
 def apply_offset(features: np.ndarray, offset: np.ndarray) -> np.ndarray:
     """``features + offset`` saturated to the uint16 range.
 
@@ -166,12 +175,35 @@ def normalise_by_speaker(features: Mapping[str, Sequence[np.ndarray]],
             shift = held_out
         if not shift.whole_speaker:
             heard = shift.clips_heard(key, by_speaker[speaker_of[key]])
-            # nothing heard: the population's mean is the best guess, offset 0
-            offsets[key] = (speaker_offset(channel_means(features[k][0] for k in heard),
-                                           population)
-                            if heard else np.zeros_like(offsets[key]))
+            offsets[key] = heard_offset([features[k][0] for k in heard], population)
     return {key: tuple(apply_offset(a, offsets[key]) for a in arrays)
             for key, arrays in features.items()}
+
+
+def offset_errors(features: Mapping[str, np.ndarray], speaker_of: Mapping[str, str],
+                  population: np.ndarray, offset_clips: OffsetClips) -> np.ndarray:
+    """How far each clip's offset from ``offset_clips`` lies from the offset
+    its speaker's whole mean gives: what a device's offset gets wrong.
+
+    Args:
+        features: clip key -> uint16 features (frames, channels), unshifted.
+        speaker_of: clip key -> speaker id.
+        population: float64 channel means, shape (channels,).
+        offset_clips: which clips set each clip's offset.
+    Returns:
+        int32, shape (clips, channels), in ``features``' order; feature units.
+    """
+    by_speaker: dict[str, list[str]] = defaultdict(list)
+    for key in features:
+        by_speaker[speaker_of[key]].append(key)
+    whole = {speaker: speaker_offset(channel_means(features[k] for k in keys), population)
+             for speaker, keys in by_speaker.items()}
+    errors = []
+    for key in features:
+        heard = offset_clips.clips_heard(key, by_speaker[speaker_of[key]])
+        errors.append(heard_offset([features[k] for k in heard], population)
+                      - whole[speaker_of[key]])
+    return np.array(errors, dtype=np.int32).reshape(len(errors), len(population))
 
 
 def _heard_before(key: str, speaker_keys: Sequence[str], count: int) -> list[str]:
