@@ -26,3 +26,16 @@ def test_missing_train_extra_is_one_clear_line(monkeypatch, command, args):
     assert result.exit_code == 2
     assert "pip install 'emoedge[train]'" in result.output and "tensorflow" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("args, named", [(["--seed", "1"], "--seed"),
+                                         (["--heard-clips", "5"], "--heard-clips"),
+                                         (["--own-clip", "--held-out", "val"],
+                                          "--held-out, --own-clip")])
+def test_evaluate_refuses_card_options_without_a_card(tensorflow_available, tmp_path, args, named):
+    app = typer.Typer()
+    train_cli.register(app)
+    result = CliRunner().invoke(app, ["evaluate", str(tmp_path / "run"), *args])
+    assert result.exit_code == 2
+    assert f"{named}: only with --card DIR" in result.output
+    assert not (tmp_path / "run").exists()

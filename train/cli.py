@@ -99,6 +99,13 @@ def evaluate(
         _write_float_card(run_dir, card, held_out=held_out, seed=seed, heard_clips=heard_clips,
                           own_clip=own_clip, data=data, cache=cache, quiet=quiet)
         return
+    card_only = [name for name, given in (("--held-out", held_out != "test"),
+                                          ("--seed", seed is not None),
+                                          ("--heard-clips", heard_clips is not None),
+                                          ("--own-clip", own_clip)) if given]
+    if card_only:
+        # without --card they would be ignored and the report rewritten as if unasked
+        _fail(ValueError(f"{', '.join(card_only)}: only with --card DIR (a float card)"))
     try:
         summary = evaluate_run(run_dir, data_root=_data_root(data), cache_dir=cache,
                                progress=not quiet)
