@@ -172,18 +172,19 @@ def test_training_offsets_from_heard_clips_need_a_speaker_shifted_norm_and_a_cou
 def test_offset_errors_are_each_clips_heard_offset_less_its_speakers_whole_one():
     features, speaker_of = _held_out_session()
     held_out = {k: features[k][0] for k in ("h1", "h2", "h3")}
+    means = {"s2": channel_means(held_out.values())}
     population = np.array([50.0])
     # s2's whole mean is 30 (offset +20); with every other clip heard h1
     # takes 50 - 40 = +10, h2 50 - 35 = +15, h3 50 - 15 = +35
-    errors = offset_errors(held_out, speaker_of, population, OffsetClips(heard_clips=5))
+    errors = offset_errors(held_out, speaker_of, means, population, OffsetClips(heard_clips=5))
     np.testing.assert_array_equal(errors, [[-10], [-5], [15]])
     assert errors.dtype == np.int32
     # its own mean: 40, 30, -10 against +20; nothing heard: offset 0
     np.testing.assert_array_equal(
-        offset_errors(held_out, speaker_of, population, OffsetClips(own_clip=True)),
+        offset_errors(held_out, speaker_of, means, population, OffsetClips(own_clip=True)),
         [[20], [10], [-30]])
     np.testing.assert_array_equal(
-        offset_errors(held_out, speaker_of, population, OffsetClips(heard_clips=0)),
+        offset_errors(held_out, speaker_of, means, population, OffsetClips(heard_clips=0)),
         [[-20], [-20], [-20]])
 
 

@@ -111,17 +111,27 @@ def float_card(run_dir: str, *, held_out: str, data_root: str | None, seed: int 
     return card
 
 
+def run_originals(finished, cache_dir: str | None, *, progress: bool) -> dict:
+    """Every clip of a finished run: clip key -> its unaugmented, unshifted
+    uint16 features (frames, channels), from the feature cache."""
+    from .features import FeatureCache, default_cache_dir, extract
+    from .trainer import _job, clip_key
+
+    clips = finished.clips
+    cache = FeatureCache(cache_dir or default_cache_dir(), finished.recipe.frontend)
+    arrays = extract([_job(c) for c in clips], cache, progress=progress)
+    return {clip_key(c): a for c, a in zip(clips, arrays)}
+
+
 def _run_features(finished, cache_dir: str | None, *, progress: bool,
                   held_out: OffsetClips = OffsetClips()) -> dict[str, tuple]:
     """Every clip of a finished run: clip key -> (its unaugmented features,),
     shifted per speaker as the run's recipe asks (``held_out`` says which
     clips shift held-out speakers)."""
-    from .features import FeatureCache, default_cache_dir, extract
-    from .trainer import _job, clip_key, shifted_by_speaker
+    from .trainer import clip_key, shifted_by_speaker
 
-    recipe, clips = finished.recipe, finished.clips
-    cache = FeatureCache(cache_dir or default_cache_dir(), recipe.frontend)
-    originals = extract([_job(c) for c in clips], cache, progress=progress)
+    originals = run_originals(finished, cache_dir, progress=progress)
     training_keys = {clip_key(c) for s in finished.splits.values() for c in s.train}
-    return shifted_by_speaker(recipe, clips, {clip_key(c): (f,) for c, f in zip(clips, originals)},
-                              training_keys, held_out=held_out)
+    return shifted_by_speaker(finished.recipe, finished.clips,
+                              {key: (a,) for key, a in originals.items()}, training_keys,
+                              held_out=held_out)

@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections import defaultdict
 from typing import Mapping, Sequence
 
 import numpy as np
 
-from .speaker_norm import (OffsetClips, channel_means, offset_errors, population_means,
-                           speaker_offset)
+from .speaker_norm import (OffsetClips, channel_means, clips_by_speaker, offset_errors,
+                           population_means, speaker_offset)
 
 
 def corpus_rows(features: Mapping[str, np.ndarray], speaker_of: Mapping[str, str],
@@ -41,9 +40,7 @@ def corpus_rows(features: Mapping[str, np.ndarray], speaker_of: Mapping[str, str
         dicts with "corpus", "speakers", "between" and one float per way,
         keyed "K=n", "own clip", "nothing heard"; sorted by corpus.
     """
-    by_speaker: dict[str, list[str]] = defaultdict(list)
-    for key in features:
-        by_speaker[speaker_of[key]].append(key)
+    by_speaker = clips_by_speaker(features, speaker_of)
     means = {s: channel_means(features[k] for k in keys) for s, keys in by_speaker.items()}
     population = population_means(means, means)
     ways = {**{f"K={n}": OffsetClips(heard_clips=n) for n in heard},
@@ -57,7 +54,7 @@ def corpus_rows(features: Mapping[str, np.ndarray], speaker_of: Mapping[str, str
                "between": _rms(whole - whole.mean(axis=0))}
         clips = {k: features[k] for k in keys}
         for name, way in ways.items():
-            row[name] = _rms(offset_errors(clips, speaker_of, population, way))
+            row[name] = _rms(offset_errors(clips, speaker_of, means, population, way))
         rows.append(row)
     return rows
 
@@ -85,19 +82,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--heard", nargs="+", type=int, default=[1, 5, 10, 20], metavar="K",
                         help="heard-clip counts to measure (default 1 5 10 20)")
     args = parser.parse_args(argv)
-    from .features import FeatureCache, default_cache_dir, extract
+    from .evaluate import run_originals
     from .recipe import RecipeError
-    from .trainer import _job, clip_key, open_finished_run
+    from .trainer import clip_key, open_finished_run
 
     try:
         if min(args.heard) < 1:
             raise ValueError("--heard counts must be 1 or more (nothing heard is always shown)")
         finished = open_finished_run(args.run_dir, args.data)
         clips = finished.clips
-        cache = FeatureCache(args.cache or default_cache_dir(), finished.recipe.frontend)
-        arrays = extract([_job(c) for c in clips], cache, progress=False)
-        keys = [clip_key(c) for c in clips]
-        rows = corpus_rows(dict(zip(keys, arrays)), {clip_key(c): c.speaker for c in clips},
+        rows = corpus_rows(run_originals(finished, args.cache, progress=False),
+                           {clip_key(c): c.speaker for c in clips},
                            {clip_key(c): c.corpus for c in clips}, args.heard)
     except (RecipeError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -84,6 +84,14 @@ class OffsetClips:
         return _heard_before(key, speaker_keys, self.heard_clips or 0)
 
 
+def clips_by_speaker(keys: Iterable[str], speaker_of: Mapping[str, str]) -> dict[str, list[str]]:
+    """speaker id -> that speaker's clip keys, in the order of ``keys``."""
+    grouped: dict[str, list[str]] = defaultdict(list)
+    for key in keys:
+        grouped[speaker_of[key]].append(key)
+    return dict(grouped)
+
+
 def channel_means(feature_arrays: Iterable[np.ndarray]) -> np.ndarray:
     """Mean of each channel over every frame of the arrays.
 
@@ -160,19 +168,15 @@ def normalise_by_speaker(features: Mapping[str, Sequence[np.ndarray]],
         clip key -> the shifted arrays, in the same order.
     """
     training_keys = set(training_keys)
-    by_speaker: dict[str, list[str]] = defaultdict(list)
-    for key in features:
-        by_speaker[speaker_of[key]].append(key)
+    by_speaker = clips_by_speaker(features, speaker_of)
     means = {speaker: channel_means(features[k][0] for k in keys)
              for speaker, keys in by_speaker.items()}
     population = population_means(means, (speaker_of[k] for k in training_keys))
     offsets = {key: speaker_offset(means[speaker_of[key]], population) for key in features}
     trained = {speaker_of[k] for k in training_keys}
+    trained_shift = OffsetClips(heard_clips=trained_heard_clips or None)
     for key in features:
-        if speaker_of[key] in trained:
-            shift = OffsetClips(heard_clips=trained_heard_clips or None)
-        else:
-            shift = held_out
+        shift = trained_shift if speaker_of[key] in trained else held_out
         if not shift.whole_speaker:
             heard = shift.clips_heard(key, by_speaker[speaker_of[key]])
             offsets[key] = heard_offset([features[k][0] for k in heard], population)
@@ -181,23 +185,25 @@ def normalise_by_speaker(features: Mapping[str, Sequence[np.ndarray]],
 
 
 def offset_errors(features: Mapping[str, np.ndarray], speaker_of: Mapping[str, str],
-                  population: np.ndarray, offset_clips: OffsetClips) -> np.ndarray:
+                  speaker_means: Mapping[str, np.ndarray], population: np.ndarray,
+                  offset_clips: OffsetClips) -> np.ndarray:
     """How far each clip's offset from ``offset_clips`` lies from the offset
     its speaker's whole mean gives: what a device's offset gets wrong.
 
     Args:
-        features: clip key -> uint16 features (frames, channels), unshifted.
+        features: clip key -> uint16 features (frames, channels), unshifted;
+            every clip of each speaker in it.
         speaker_of: clip key -> speaker id.
+        speaker_means: speaker id -> float64 channel means over all of that
+            speaker's clips (:func:`channel_means`), shape (channels,).
         population: float64 channel means, shape (channels,).
         offset_clips: which clips set each clip's offset.
     Returns:
         int32, shape (clips, channels), in ``features``' order; feature units.
     """
-    by_speaker: dict[str, list[str]] = defaultdict(list)
-    for key in features:
-        by_speaker[speaker_of[key]].append(key)
-    whole = {speaker: speaker_offset(channel_means(features[k] for k in keys), population)
-             for speaker, keys in by_speaker.items()}
+    by_speaker = clips_by_speaker(features, speaker_of)
+    whole = {speaker: speaker_offset(speaker_means[speaker], population)
+             for speaker in by_speaker}
     errors = []
     for key in features:
         heard = offset_clips.clips_heard(key, by_speaker[speaker_of[key]])
