@@ -137,7 +137,8 @@ def test_training_offsets_from_heard_clips_shift_each_training_clip_by_its_other
     features, speaker_of = _held_out_session()
     # s1's whole mean, 50, is the population; with one heard clip t1 (40)
     # takes t2's offset (50 - 60 = -10) and t2 (60) takes t1's (+10)
-    shifted = normalise_by_speaker(features, speaker_of, ["t1", "t2"], trained_heard_clips=1)
+    shifted = normalise_by_speaker(features, speaker_of, ["t1", "t2"],
+                                   trained=OffsetClips(heard_clips=1))
     assert [int(shifted[k][0][0, 0]) for k in ("t1", "t2")] == [30, 70]
     # held-out speakers keep their own setting (the default: all clips)
     assert [int(shifted[k][0][0, 0]) for k in ("h1", "h2", "h3")] == [30, 40, 80]
@@ -152,8 +153,12 @@ def test_a_recipe_draws_training_offsets_from_the_clips_it_names():
     features, speaker_of = _held_out_session()
     clips = [SimpleNamespace(path=key, speaker=speaker, corpus="c")
              for key, speaker in speaker_of.items()]
+    # with counts drawn from 0 to 2, t1 draws 0 (unshifted) and t2 draws 2,
+    # which is all of s1's other clips (t1: offset +10)
     for overrides, values in ((["model.input_norm=speaker-both", "model.speaker_heard_clips=1"],
                                [30, 70]),
+                              (["model.input_norm=speaker-both",
+                                "model.speaker_heard_clips_up_to=2"], [40, 70]),
                               (["model.input_norm=speaker-mean"], [40, 60])):
         recipe = load_recipe(None, overrides)
         shifted = shifted_by_speaker(recipe, clips, features, {"t1", "t2"})
@@ -163,10 +168,45 @@ def test_a_recipe_draws_training_offsets_from_the_clips_it_names():
 def test_training_offsets_from_heard_clips_need_a_speaker_shifted_norm_and_a_count():
     from emoedge.train.recipe import RecipeError, load_recipe
 
-    with pytest.raises(RecipeError, match="applies to a speaker-shifted input_norm"):
-        load_recipe(None, ["model.speaker_heard_clips=5"])
-    with pytest.raises(RecipeError, match="0 or more"):
-        load_recipe(None, ["model.input_norm=speaker-both", "model.speaker_heard_clips=-1"])
+    for key in ("speaker_heard_clips", "speaker_heard_clips_up_to"):
+        with pytest.raises(RecipeError, match=f"{key} applies to a speaker-shifted input_norm"):
+            load_recipe(None, [f"model.{key}=5"])
+        with pytest.raises(RecipeError, match=f"{key} must be 0 or more"):
+            load_recipe(None, ["model.input_norm=speaker-both", f"model.{key}=-1"])
+    with pytest.raises(RecipeError, match="give one"):
+        load_recipe(None, ["model.input_norm=speaker-both", "model.speaker_heard_clips=5",
+                           "model.speaker_heard_clips_up_to=20"])
+
+
+def test_heard_counts_drawn_up_to_n_shift_each_clip_by_its_own_count_of_other_clips():
+    features, speaker_of = _held_out_session()
+    # population 50; the counts drawn are h1: 1, h2: 2, h3: 1. h1 hears h3
+    # (offset 50 - 60 = -10), h2 hears both others (50 - 35 = +15), h3
+    # hears h2 (50 - 20 = +30)
+    shifted = normalise_by_speaker(features, speaker_of, ["t1", "t2"],
+                                   held_out=OffsetClips(heard_clips_up_to=2))
+    assert [int(shifted[k][0][0, 0]) for k in ("h1", "h2", "h3")] == [0, 35, 90]
+    assert OffsetClips(heard_clips_up_to=2).words() == (
+        "each held-out clip by the mean of 0 to 2 other clips, the count drawn per clip")
+
+
+def test_heard_counts_up_to_n_cover_0_to_n_evenly_and_repeat_per_key():
+    offset_clips = OffsetClips(heard_clips_up_to=20)
+    speaker_keys = [f"k{i}" for i in range(2100)]
+    counts = [len(offset_clips.clips_heard(key, speaker_keys)) for key in speaker_keys]
+    seen = np.bincount(counts, minlength=21)
+    assert len(seen) == 21 and seen.min() > 50, seen  # 100 expected for each count
+    assert counts[:50] == [len(offset_clips.clips_heard(k, speaker_keys))
+                           for k in speaker_keys[:50]]
+
+
+def test_offset_clips_refuse_two_ways_at_once_and_a_draw_up_to_under_one():
+    with pytest.raises(ValueError, match="give one"):
+        OffsetClips(heard_clips=5, heard_clips_up_to=20)
+    with pytest.raises(ValueError, match="give one"):
+        OffsetClips(heard_clips_up_to=20, own_clip=True)
+    with pytest.raises(ValueError, match="1 or more"):
+        OffsetClips(heard_clips_up_to=0)
 
 
 def test_offset_errors_are_each_clips_heard_offset_less_its_speakers_whole_one():

@@ -28,6 +28,7 @@ else:  # Python 3.10
 from .augment import AugmentConfig
 from .averaging import check_decay
 from .dataset import CLASS_BALANCES
+from .speaker_norm import OffsetClips
 
 
 class RecipeError(ValueError):
@@ -108,28 +109,43 @@ class WindowSection:
 
 @dataclass(frozen=True, kw_only=True)
 class ModelSection:
-    """The network and its input. ``speaker_heard_clips`` applies to a
-    speaker-shifted ``input_norm`` (:mod:`emoedge.train.speaker_norm`): 0
-    shifts every training clip by its speaker's mean over all of their
-    clips; n > 0 by the mean of n other clips of its speaker, drawn per
-    clip, so training sees offsets as rough as a device's after it has
-    heard n utterances."""
+    """The network and its input. ``speaker_heard_clips`` and
+    ``speaker_heard_clips_up_to`` apply to a speaker-shifted ``input_norm``
+    (:mod:`emoedge.train.speaker_norm`); with both 0, every training clip is
+    shifted by its speaker's mean over all of their clips.
+    ``speaker_heard_clips`` n > 0 shifts each by the mean of n other clips of
+    its speaker, drawn per clip, so training sees offsets as rough as a
+    device's after it has heard n utterances; ``speaker_heard_clips_up_to``
+    n > 0 draws that count too, per clip, from 0 (nothing heard) to n, as
+    over a device's session from its first utterance on."""
 
     architecture: str = "dscnn"
     width: float = 1.0
     dropout: float = 0.3
     input_norm: str = "global"
     speaker_heard_clips: int = 0
+    speaker_heard_clips_up_to: int = 0
 
     def __post_init__(self) -> None:
         from .models import SPEAKER_SHIFTED_NORMS
 
-        if self.speaker_heard_clips < 0:
-            raise ValueError(f"speaker_heard_clips must be 0 or more, "
-                             f"got {self.speaker_heard_clips}")
-        if self.speaker_heard_clips and self.input_norm not in SPEAKER_SHIFTED_NORMS:
-            raise ValueError(f"speaker_heard_clips applies to a speaker-shifted input_norm "
-                             f"({', '.join(SPEAKER_SHIFTED_NORMS)}), not {self.input_norm!r}")
+        for name in ("speaker_heard_clips", "speaker_heard_clips_up_to"):
+            count = getattr(self, name)
+            if count < 0:
+                raise ValueError(f"{name} must be 0 or more, got {count}")
+            if count and self.input_norm not in SPEAKER_SHIFTED_NORMS:
+                raise ValueError(f"{name} applies to a speaker-shifted input_norm "
+                                 f"({', '.join(SPEAKER_SHIFTED_NORMS)}), "
+                                 f"not {self.input_norm!r}")
+        if self.speaker_heard_clips and self.speaker_heard_clips_up_to:
+            raise ValueError("speaker_heard_clips and speaker_heard_clips_up_to are two ways "
+                             "to draw training offsets; give one")
+
+    def training_offset_clips(self) -> OffsetClips:
+        """Which clips set a training speaker's offsets, as the recipe asks."""
+        if self.speaker_heard_clips_up_to:
+            return OffsetClips(heard_clips_up_to=self.speaker_heard_clips_up_to)
+        return OffsetClips(heard_clips=self.speaker_heard_clips or None)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -17,8 +17,8 @@ speakers with what a device could know instead: the mean of a few of their
 other clips, or none (a device before its first utterance, which can only
 assume the population's mean: offset zero), or each clip's own mean (a
 folder of files from unknown speakers scored one by one). Training can
-draw its speakers' offsets from a few clips too (``trained_heard_clips``),
-so the model learns from offsets as rough as a device's.
+draw its speakers' offsets from a few clips too (``trained``), so the
+model learns from offsets as rough as a device's.
 """
 
 from __future__ import annotations
@@ -44,26 +44,37 @@ class OffsetClips:
             random (seeded by the clip key), as if the device had heard n
             earlier utterances; all of them when the speaker has no more.
             0: no clip, so the clip is not shifted.
+        heard_clips_up_to: n: as ``heard_clips``, with the count itself
+            drawn per clip from 0 to n (uniform, seeded by the clip key),
+            as if each clip came at a random point of a device's first
+            n + 1 utterances of its speaker.
         own_clip: the clip's own mean alone.
 
     Raises:
-        ValueError: both fields set, or a negative ``heard_clips``.
+        ValueError: more than one field set, a negative ``heard_clips`` or a
+            ``heard_clips_up_to`` under 1.
     """
 
     heard_clips: int | None = None
+    heard_clips_up_to: int | None = None
     own_clip: bool = False
 
     def __post_init__(self) -> None:
-        if self.heard_clips is not None and self.own_clip:
-            raise ValueError("heard_clips and own_clip are two ways to shift a clip; "
-                             "give one")
+        given = [self.heard_clips is not None, self.heard_clips_up_to is not None, self.own_clip]
+        if sum(given) > 1:
+            raise ValueError("heard_clips, heard_clips_up_to and own_clip are ways to shift "
+                             "a clip; give one")
         if self.heard_clips is not None and self.heard_clips < 0:
             raise ValueError(f"heard_clips must be 0 or more, got {self.heard_clips}")
+        if self.heard_clips_up_to is not None and self.heard_clips_up_to < 1:
+            raise ValueError(f"heard_clips_up_to must be 1 or more, "
+                             f"got {self.heard_clips_up_to}")
 
     @property
     def whole_speaker(self) -> bool:
         """True for the default: every clip of the speaker sets the offset."""
-        return self.heard_clips is None and not self.own_clip
+        return (self.heard_clips is None and self.heard_clips_up_to is None
+                and not self.own_clip)
 
     def words(self) -> str | None:
         """How held-out clips are shifted, in words for a card; None for the
@@ -74,6 +85,9 @@ class OffsetClips:
             return "not at all for held-out speakers (nothing heard)"
         if self.heard_clips is not None:
             return f"each held-out clip by {self.heard_clips} other clips' mean"
+        if self.heard_clips_up_to is not None:
+            return (f"each held-out clip by the mean of 0 to {self.heard_clips_up_to} "
+                    f"other clips, the count drawn per clip")
         return None
 
     def clips_heard(self, key: str, speaker_keys: Sequence[str]) -> list[str]:
@@ -81,6 +95,8 @@ class OffsetClips:
         shifts ``key``; empty for none. Not for the default."""
         if self.own_clip:
             return [key]
+        if self.heard_clips_up_to is not None:
+            return _heard_before(key, speaker_keys, _drawn_count(key, self.heard_clips_up_to))
         return _heard_before(key, speaker_keys, self.heard_clips or 0)
 
 
@@ -151,7 +167,8 @@ def apply_offset(features: np.ndarray, offset: np.ndarray) -> np.ndarray:
 
 def normalise_by_speaker(features: Mapping[str, Sequence[np.ndarray]],
                          speaker_of: Mapping[str, str], training_keys: Iterable[str], *,
-                         held_out: OffsetClips = OffsetClips(), trained_heard_clips: int = 0
+                         held_out: OffsetClips = OffsetClips(),
+                         trained: OffsetClips = OffsetClips()
                          ) -> dict[str, tuple[np.ndarray, ...]]:
     """Every clip's features (all its variants) shifted by its speaker's offset.
 
@@ -161,9 +178,8 @@ def normalise_by_speaker(features: Mapping[str, Sequence[np.ndarray]],
         speaker_of: clip key -> speaker id, for every key of ``features``.
         training_keys: the clips whose speakers set the population mean.
         held_out: which clips set a held-out speaker's offsets.
-        trained_heard_clips: 0: a training speaker's clips are shifted by the
-            mean of all of their clips; n: each by the mean of n other clips
-            of its speaker, drawn as ``OffsetClips(heard_clips=n)`` draws.
+        trained: which clips set a training speaker's offsets; the default,
+            all of them.
     Returns:
         clip key -> the shifted arrays, in the same order.
     """
@@ -173,10 +189,9 @@ def normalise_by_speaker(features: Mapping[str, Sequence[np.ndarray]],
              for speaker, keys in by_speaker.items()}
     population = population_means(means, (speaker_of[k] for k in training_keys))
     offsets = {key: speaker_offset(means[speaker_of[key]], population) for key in features}
-    trained = {speaker_of[k] for k in training_keys}
-    trained_shift = OffsetClips(heard_clips=trained_heard_clips or None)
+    trained_speakers = {speaker_of[k] for k in training_keys}
     for key in features:
-        shift = trained_shift if speaker_of[key] in trained else held_out
+        shift = trained if speaker_of[key] in trained_speakers else held_out
         if not shift.whole_speaker:
             heard = shift.clips_heard(key, by_speaker[speaker_of[key]])
             offsets[key] = heard_offset([features[k][0] for k in heard], population)
@@ -210,6 +225,14 @@ def offset_errors(features: Mapping[str, np.ndarray], speaker_of: Mapping[str, s
         errors.append(heard_offset([features[k] for k in heard], population)
                       - whole[speaker_of[key]])
     return np.array(errors, dtype=np.int32).reshape(len(errors), len(population))
+
+
+def _drawn_count(key: str, up_to: int) -> int:
+    """A count from 0 to ``up_to``, uniform, seeded by ``key`` and ``up_to``
+    (a seed apart from the one that picks the clips, so the count does not
+    follow which clips are picked)."""
+    rng = np.random.default_rng([zlib.crc32(key.encode()), up_to])
+    return int(rng.integers(0, up_to + 1))
 
 
 def _heard_before(key: str, speaker_keys: Sequence[str], count: int) -> list[str]:

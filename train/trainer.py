@@ -146,7 +146,7 @@ def shifted_by_speaker(recipe: Recipe, clips, features: dict[str, tuple[np.ndarr
         return features
     speaker_of = {clip_key(c): c.speaker for c in clips}
     return normalise_by_speaker(features, speaker_of, training_keys, held_out=held_out,
-                                trained_heard_clips=recipe.model.speaker_heard_clips)
+                                trained=recipe.model.training_offset_clips())
 
 
 # --- one fold ------------------------------------------------------------------
