@@ -150,7 +150,7 @@ def markdown(comparisons: Sequence[CorpusComparison], fold_count: int) -> str:
 def plot(comparisons: Sequence[CorpusComparison], path: str) -> None:
     """One panel per corpus: each fold's UA, control to candidate, as a line
     (green where it rose, red where it fell, grey where it stayed)."""
-    from .report import _pyplot
+    from .report import _pyplot, save_figure
 
     plt = _pyplot()
     figure, axes = plt.subplots(1, len(comparisons), figsize=(4.5 * len(comparisons), 4),
@@ -169,9 +169,7 @@ def plot(comparisons: Sequence[CorpusComparison], path: str) -> None:
                        fontsize=9)
         axis.set_ylabel("UA (%)")
         axis.legend(loc="lower left", fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    save_figure(figure, path)
 
 
 # model_card wrote no "held_out" before it could score validation speakers

@@ -99,7 +99,7 @@ def plot(curves: Sequence[HeardCurve], control: dict[str, tuple[float, ...]], pa
     """One panel per corpus: each curve's UA against clips heard (evenly
     spaced counts, all clips last), over the control seeds' range (band)
     and mean (dashed)."""
-    from .report import _pyplot
+    from .report import _pyplot, save_figure
 
     plt = _pyplot()
     counts = sorted({h for curve in curves for h in curve.heard}, key=_order)
@@ -120,9 +120,7 @@ def plot(curves: Sequence[HeardCurve], control: dict[str, tuple[float, ...]], pa
         axis.set_ylabel("UA, %")
         axis.set_title(corpus, fontsize=10)
     axes.flat[0].legend(fontsize=7, loc="lower right")
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    save_figure(figure, path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

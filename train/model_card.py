@@ -225,7 +225,7 @@ def combine(per_model: list[dict]) -> dict:
 def plot_robustness(summary: dict, path: pathlib.Path) -> None:
     """UA per corpus against added noise (clean, then falling SNR), with the
     spread over folds as error bars."""
-    from .report import _pyplot
+    from .report import _pyplot, save_figure
 
     plt = _pyplot()
     figure, axis = plt.subplots(figsize=(5.5, 3.6))
@@ -239,9 +239,7 @@ def plot_robustness(summary: dict, path: pathlib.Path) -> None:
     axis.set(xlabel="white noise, SNR", ylabel="UA (%)", ylim=(0, 100),
              title="held-out speakers, mean ± std over folds")
     axis.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    save_figure(figure, path, dpi=110)
 
 
 def markdown_table(summary: dict) -> str:

@@ -24,6 +24,14 @@ def _pyplot():
     return plt
 
 
+def save_figure(figure, path, *, dpi: int = 100) -> None:
+    """Lay ``figure`` out, write it to ``path`` and close it (pyplot keeps
+    every figure it made until closed, so a loop of plots would grow)."""
+    figure.tight_layout()
+    figure.savefig(path, dpi=dpi)
+    _pyplot().close(figure)
+
+
 def plot_curves(results, path: pathlib.Path) -> None:
     plt = _pyplot()
     figure, (loss_axis, val_axis) = plt.subplots(1, 2, figsize=(11, 4))
@@ -49,9 +57,7 @@ def plot_curves(results, path: pathlib.Path) -> None:
         loss_axis.legend(fontsize=7)
         val_axis.text(0.5, 0.5, "no validation speakers", ha="center", va="center",
                       transform=val_axis.transAxes)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    save_figure(figure, path, dpi=110)
 
 
 def plot_confusion(confusion: np.ndarray, labels: Sequence[str], path: pathlib.Path,
@@ -68,9 +74,7 @@ def plot_confusion(confusion: np.ndarray, labels: Sequence[str], path: pathlib.P
         for j in range(len(labels)):
             axis.text(j, i, f"{confusion[i, j]}", ha="center", va="center", fontsize=8,
                       color="white" if recall[i, j] > 0.5 else "black")
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    save_figure(figure, path, dpi=110)
 
 
 def worst_clips(results, labels: Sequence[str], count: int = WORST_CLIPS) -> list[dict]:
@@ -93,9 +97,7 @@ def plot_worst(worst: list[dict], features: dict, path: pathlib.Path) -> None:
                        f"(p_true {item['p_true']:.2f})", fontsize=9)
         axis.set_ylabel("channel")
     axes[-1, 0].set_xlabel("frame (10 ms)")
-    figure.tight_layout()
-    figure.savefig(path, dpi=60)  # smooth spectrograms compress poorly; keep files small
-    plt.close(figure)
+    save_figure(figure, path, dpi=60)  # smooth spectrograms compress poorly; keep files small
 
 
 def write_report(run: pathlib.Path, recipe, results, summary: dict, features: dict | None = None) -> pathlib.Path:

@@ -162,7 +162,7 @@ MIN_SPAN_POINTS = 10.0  # a y range at least this tall, so a 1-point gap does no
 
 def plot(comparisons: Sequence[SeedComparison], path: str) -> None:
     """One panel per corpus and figure: each seed a dot, each side's mean a bar."""
-    from .report import _pyplot
+    from .report import _pyplot, save_figure
 
     plt = _pyplot()
     columns = min(PANELS_PER_ROW, len(comparisons))
@@ -186,9 +186,7 @@ def plot(comparisons: Sequence[SeedComparison], path: str) -> None:
         axis.set_title(f"{c.corpus}, {c.figure}\nchange {c.change:+.1f}, p {c.permutation_p:.2f}",
                        fontsize=9)
         axis.set_ylabel("%")
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    save_figure(figure, path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
