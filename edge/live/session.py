@@ -264,93 +264,133 @@ def run_session(source, pipeline: LivePipeline, sinks: Iterable[Callable[[HopEve
     propagates). Either way the source is stopped and the
     summary is complete.
     """
-    sinks = list(sinks)
-    summary = SessionSummary(source=source.description, hop_s=pipeline.hop_s)
-    block_queue = source.queue
-    limit = (None if config.duration_s is None
-             else int(round(config.duration_s * pipeline.rate_hz)))
-    block_ms = max(config.capture.block_ms, 1)
-    max_batch = max(1, round(config.max_batch_s * 1000 / block_ms))
-    min_batch = min(max_batch, max(1, round(config.min_batch_s * 1000 / block_ms)))
-    pending: list[np.ndarray] = []
+    session = _Session(source, pipeline, list(sinks), config)
     started = time.monotonic()
-    ended_by = "end of input"
-
-    def emit(events: list[HopEvent]) -> None:
-        for event in events:
-            summary.add(event)
-            for sink in sinks:
-                sink(event)
-
-    def check_source() -> None:
-        # Audio held back to batch frontend calls was captured before the
-        # device went: score it before the error ends the session.
-        nonlocal pending
-        try:
-            source.check()
-        except CaptureError:
-            held, pending = pending, []
-            if held:
-                emit(pipeline.process(pipeline.to_model_pcm(np.concatenate(held), last=True)))
-            raise
-
     source.start()  # a CaptureError here (busy device...) is no session: it propagates
     try:
         if on_started is not None:
             on_started()
-        while True:
-            if limit is not None and pipeline.samples_in >= limit:
-                ended_by = "duration"
-                emit(pipeline.finish())
-                break
-            try:
-                item = block_queue.get(0.1)
-            except queue.Empty:
-                check_source()
-                continue
-            blocks, finished = pending, item is END
-            if not finished:
-                blocks.append(item)
-                while len(blocks) < max_batch:
-                    try:
-                        item = block_queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if item is END:
-                        finished = True
-                        break
-                    blocks.append(item)
-            if not finished and len(blocks) < min_batch:
-                pending = blocks  # wait for more audio: fewer, larger frontend calls
-                check_source()
-                continue
-            pending = []
-            if blocks:
-                raw = blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
-                pcm = pipeline.to_model_pcm(raw, last=finished)
-                if limit is not None:
-                    pcm = pcm[:max(limit - pipeline.samples_in, 0)]
-                emit(pipeline.process(pcm))
-            elif finished:
-                emit(pipeline.process(pipeline.to_model_pcm(np.zeros(0, np.int16), last=True)))
-            if finished:
-                check_source()
-                emit(pipeline.finish())
-                break
-            check_source()
+        ended_by = session.loop()
     except KeyboardInterrupt as stop:
         ended_by = str(stop) or "Ctrl-C"
     except StopSession as stop:
         ended_by = str(stop) or "an output"
     except CaptureError as error:
         ended_by = "error"
-        summary.error = str(error)
+        session.summary.error = str(error)
     finally:
         source.stop()
-        summary.wall_s = time.monotonic() - started
-        summary.audio_s = pipeline.samples_in / pipeline.rate_hz
-        summary.overflows = block_queue.overflows
-        summary.drops = block_queue.drops
-        summary.dropped_s = block_queue.dropped_frames / source.format.sample_rate_hz
-    summary.ended_by = ended_by
-    return summary
+        session.close(wall_s=time.monotonic() - started)
+    session.summary.ended_by = ended_by
+    return session.summary
+
+
+def _batch_bounds(config: SessionConfig) -> tuple[int, int]:
+    """Capture blocks per frontend call: (fewest worth a call, most at once).
+
+    Fewer, larger calls cost less per sample; the most bounds how much a
+    backlog delays the next event. Both at least 1.
+    """
+    block_ms = max(config.capture.block_ms, 1)
+    most = max(1, round(config.max_batch_s * 1000 / block_ms))
+    fewest = min(most, max(1, round(config.min_batch_s * 1000 / block_ms)))
+    return fewest, most
+
+
+def _drain(block_queue, blocks: list[np.ndarray], first, most: int) -> bool:
+    """Append ``first`` and the blocks already waiting in ``block_queue`` to
+    ``blocks``, up to ``most`` in all; True once the input's END was met."""
+    if first is END:
+        return True
+    blocks.append(first)
+    while len(blocks) < most:
+        try:
+            item = block_queue.get_nowait()
+        except queue.Empty:
+            return False
+        if item is END:
+            return True
+        blocks.append(item)
+    return False
+
+
+class _Session:
+    """The state of one :func:`run_session`: audio held back for a larger
+    frontend call, the sample limit, and the summary the events add to."""
+
+    def __init__(self, source, pipeline: LivePipeline,
+                 sinks: list[Callable[[HopEvent], None]], config: SessionConfig) -> None:
+        self.source = source
+        self.pipeline = pipeline
+        self.sinks = sinks
+        self.summary = SessionSummary(source=source.description, hop_s=pipeline.hop_s)
+        self.limit = (None if config.duration_s is None
+                      else int(round(config.duration_s * pipeline.rate_hz)))
+        self.fewest, self.most = _batch_bounds(config)
+        self.pending: list[np.ndarray] = []
+
+    def loop(self) -> str:
+        """Score the source's audio until the duration or its end; returns
+        what ended it. Capture errors, Ctrl-C and StopSession propagate."""
+        block_queue = self.source.queue
+        while True:
+            if self.limit is not None and self.pipeline.samples_in >= self.limit:
+                self.emit(self.pipeline.finish())
+                return "duration"
+            try:
+                item = block_queue.get(0.1)
+            except queue.Empty:
+                self.check_source()
+                continue
+            blocks, self.pending = self.pending, []
+            finished = _drain(block_queue, blocks, item, self.most)
+            if not finished and len(blocks) < self.fewest:
+                self.pending = blocks  # wait for more audio: fewer, larger frontend calls
+                self.check_source()
+                continue
+            self.score(blocks, last=finished)
+            self.check_source()
+            if finished:
+                self.emit(self.pipeline.finish())
+                return "end of input"
+
+    def score(self, blocks: list[np.ndarray], *, last: bool) -> None:
+        """Run the captured ``blocks`` (int16, each (frames,) or (frames,
+        channels)) through the pipeline, cut at the sample limit."""
+        if not blocks:
+            if last:  # flush the resampler's tail
+                self.emit(self.pipeline.process(
+                    self.pipeline.to_model_pcm(np.zeros(0, np.int16), last=True)))
+            return
+        raw = blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
+        pcm = self.pipeline.to_model_pcm(raw, last=last)
+        if self.limit is not None:
+            pcm = pcm[:max(self.limit - self.pipeline.samples_in, 0)]
+        self.emit(self.pipeline.process(pcm))
+
+    def check_source(self) -> None:
+        """Raise the source's CaptureError, if any, after scoring the audio
+        held back: it was captured before the device went."""
+        try:
+            self.source.check()
+        except CaptureError:
+            held, self.pending = self.pending, []
+            if held:
+                self.emit(self.pipeline.process(
+                    self.pipeline.to_model_pcm(np.concatenate(held), last=True)))
+            raise
+
+    def emit(self, events: list[HopEvent]) -> None:
+        for event in events:
+            self.summary.add(event)
+            for sink in self.sinks:
+                sink(event)
+
+    def close(self, *, wall_s: float) -> None:
+        """Fill in the summary's timing and the capture's losses."""
+        block_queue = self.source.queue
+        self.summary.wall_s = wall_s
+        self.summary.audio_s = self.pipeline.samples_in / self.pipeline.rate_hz
+        self.summary.overflows = block_queue.overflows
+        self.summary.drops = block_queue.drops
+        self.summary.dropped_s = block_queue.dropped_frames / self.source.format.sample_rate_hz
