@@ -193,36 +193,16 @@ def _postprocess(recognizer, runner, start: int, raw: np.ndarray):
 
 def measure_model(model, path: str, audio_s: float, options: BenchOptions, markers) -> dict:
     """Every figure of one model on one file."""
-    from ..bench_markers import Markers
-
-    quiet = Markers(active=False)
     if markers.active:
         for _ in range(CALIBRATION_PAIRS):
             markers.begin("calibrate")
             markers.end("calibrate")
-    clock = _Clock(markers)
-    staged_windows = None
-    for index in range(options.warmup + options.repeat):
-        measured = index >= options.warmup
-        target = clock if measured else _Clock(quiet)
-        windows = staged_pass(model, path, target)
-        staged_windows = staged_windows or windows
-
+    clock, staged_windows = _timed_stages(model, path, options, markers)
     reference = model.predict_file(path, segments=True)  # the real path, untimed
     if list(reference.segments) != staged_windows:
         raise RuntimeError("the staged pass gave other windows than predict_file; "
                            "emoedge bench no longer follows the runtime path")
-    end_to_end = []
-    for index in range(options.warmup + options.repeat):
-        measured = index >= options.warmup
-        (markers if measured else quiet).begin("end_to_end")
-        start = time.perf_counter_ns()
-        prediction = model.predict_file(path)
-        stop = time.perf_counter_ns()
-        (markers if measured else quiet).end("end_to_end")
-        if measured:
-            end_to_end.append(stop - start)  # outside the region, as in _Clock.run
-
+    end_to_end, prediction = _timed_end_to_end(model, path, options, markers)
     stages = {}
     for stage in STAGES:
         calls = clock.times[stage]
@@ -253,6 +233,40 @@ def measure_model(model, path: str, audio_s: float, options: BenchOptions, marke
         "prediction": {"label": prediction.label, "confidence": prediction.confidence,
                        "num_windows": prediction.num_windows},
     }
+
+
+def _timed_stages(model, path: str, options: BenchOptions, markers):
+    """Warm-up then measured staged passes; returns the clock of the measured
+    ones and the first pass's windows."""
+    from ..bench_markers import Markers
+
+    quiet = Markers(active=False)
+    clock = _Clock(markers)
+    staged_windows = None
+    for index in range(options.warmup + options.repeat):
+        target = clock if index >= options.warmup else _Clock(quiet)
+        windows = staged_pass(model, path, target)
+        staged_windows = staged_windows or windows
+    return clock, staged_windows
+
+
+def _timed_end_to_end(model, path: str, options: BenchOptions, markers):
+    """Warm-up then measured ``predict_file`` calls; returns the measured
+    times (ns) and the last prediction."""
+    from ..bench_markers import Markers
+
+    quiet = Markers(active=False)
+    end_to_end = []
+    for index in range(options.warmup + options.repeat):
+        measured = index >= options.warmup
+        (markers if measured else quiet).begin("end_to_end")
+        start = time.perf_counter_ns()
+        prediction = model.predict_file(path)
+        stop = time.perf_counter_ns()
+        (markers if measured else quiet).end("end_to_end")
+        if measured:
+            end_to_end.append(stop - start)  # outside the region, as in _Clock.run
+    return end_to_end, prediction
 
 
 def compare_models(base: dict, other: dict) -> dict:
@@ -316,7 +330,7 @@ def environment(model, options: BenchOptions, markers) -> dict:
 # --- the command -------------------------------------------------------------
 def run_bench(options: BenchOptions) -> int:
     """The whole command; returns the exit code."""
-    from ..audio import AudioError, open_audio
+    from ..audio import AudioError
     from ..bench_markers import Markers
     from ..metadata import ModelConfigError
     from ..recognizer import ClipError
@@ -331,20 +345,9 @@ def run_bench(options: BenchOptions) -> int:
         return EXIT_USAGE
     markers = Markers()
     with tempfile.TemporaryDirectory(prefix="emoedge-bench-") as folder:
+        path = options.audio
         try:
-            if options.audio:
-                path, source = options.audio, options.audio
-            else:
-                seconds = DEFAULT_SECONDS if options.seconds is None else options.seconds
-                rate = options.rate_hz or models[0].sample_rate_hz
-                path = write_generated_audio(folder, seconds, rate)
-                source = "generated"
-            info, handle = open_audio(path)
-            handle.close()
-            for model in models:
-                if info.duration_s < model.metadata.window_ms / 1000:
-                    raise UsageError(f"the audio ({info.duration_s:.3f} s) is shorter than the "
-                                     f"window of {model.path} ({model.metadata.window_ms} ms)")
+            path, source, info = _bench_audio(options, models, folder)
             started = environment(models[0], options, markers)
             results = [measure_model(model, path, info.duration_s, options, markers)
                        for model in models]
@@ -355,10 +358,50 @@ def run_bench(options: BenchOptions) -> int:
         except (RuntimeError, ModelConfigError) as error:
             _say(f"emoedge: error: {error}")
             return EXIT_FAILED
+    report = _report(started, source, info, options, results)
+    print(format_report(report))
+    if options.json_path:
+        with open(options.json_path, "w", encoding="utf-8") as out:
+            json.dump(report, out, indent=2)
+            out.write("\n")
+    return EXIT_OK
+
+
+def _bench_audio(options: BenchOptions, models: list, folder: str):
+    """The file to measure on: ``--audio``, or speech-like audio generated
+    into ``folder``. Returns (path, source name, its AudioInfo).
+
+    Raises:
+        UsageError: the audio cannot be read, or is shorter than a model's
+            window.
+    """
+    from ..audio import AudioError, open_audio
+
+    if options.audio:
+        path, source = options.audio, options.audio
+    else:
+        seconds = DEFAULT_SECONDS if options.seconds is None else options.seconds
+        rate = options.rate_hz or models[0].sample_rate_hz
+        path = write_generated_audio(folder, seconds, rate)
+        source = "generated"
+    try:
+        info, handle = open_audio(path)
+    except AudioError as error:
+        raise UsageError(f"cannot use the audio {path}: {error}") from error
+    handle.close()
+    for model in models:
+        if info.duration_s < model.metadata.window_ms / 1000:
+            raise UsageError(f"the audio ({info.duration_s:.3f} s) is shorter than the "
+                             f"window of {model.path} ({model.metadata.window_ms} ms)")
+    return path, source, info
+
+
+def _report(env: dict, source: str, info, options: BenchOptions, results: list[dict]) -> dict:
+    """The JSON report: ``env`` from :func:`environment` (completed here with
+    the load at the end), the audio, the settings and each model's figures."""
     rss_mb, rss_source = peak_rss()
-    env = started
     env["load_average_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
-    report = {
+    return {
         "schema": SCHEMA,
         "environment": env,
         "audio": {"source": source, "duration_s": info.duration_s,
@@ -371,12 +414,6 @@ def run_bench(options: BenchOptions) -> int:
         "models": results,
         "comparison": compare_models(results[0], results[1]) if len(results) > 1 else None,
     }
-    print(format_report(report))
-    if options.json_path:
-        with open(options.json_path, "w", encoding="utf-8") as out:
-            json.dump(report, out, indent=2)
-            out.write("\n")
-    return EXIT_OK
 
 
 def _check_options(options: BenchOptions) -> None:
