@@ -185,6 +185,18 @@ def read_card(path: str | pathlib.Path) -> dict:
     return json.loads(gzip.decompress(data) if path.suffix == ".gz" else data)
 
 
+def write_card(card: dict, path: str | pathlib.Path) -> None:
+    """``card`` as JSON, as :func:`read_card` reads it; gzip-compressed (with
+    no timestamp, so the bytes follow the card alone) when ``path`` ends in
+    ``.gz``."""
+    path = pathlib.Path(path)
+    text = json.dumps(card, indent=1) + "\n"
+    if path.suffix == ".gz":
+        path.write_bytes(gzip.compress(text.encode(), mtime=0))
+    else:
+        path.write_text(text)
+
+
 def held_out_speakers(card: dict) -> str:
     """Which speakers a card.json scored, as model_card words it."""
     return card.get("held_out", CARDS_BEFORE_HELD_OUT)

@@ -20,13 +20,12 @@ or the same clips with the same predictions) is refused.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import pathlib
 import sys
 from typing import Sequence
 
-from .card_compare import held_out_speakers, read_card
+from .card_compare import held_out_speakers, read_card, write_card
 from .model_card import combine
 
 
@@ -88,15 +87,6 @@ def _check_each_fold_once(cards: Sequence[dict], names: Sequence[str]) -> None:
             if key in seen and seen[key] != name:
                 raise ValueError(f"{name} and {seen[key]} hold the same fold")
             seen[key] = name
-
-
-def write_card(card: dict, path: pathlib.Path) -> None:
-    """``card`` as JSON; gzip-compressed when ``path`` ends in ``.gz``."""
-    text = json.dumps(card, indent=1) + "\n"
-    if path.suffix == ".gz":
-        path.write_bytes(gzip.compress(text.encode(), mtime=0))
-    else:
-        path.write_text(text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

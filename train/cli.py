@@ -119,9 +119,9 @@ def evaluate(
 def _write_float_card(run_dir: str, folder: str, *, held_out: str, seed: int | None,
                       heard_clips: int | None, own_clip: bool, data: str | None,
                       cache: str | None, quiet: bool) -> None:
-    import json
     import pathlib
 
+    from .card_compare import write_card
     from .evaluate import float_card
     from .model_card import markdown_table
     from .recipe import RecipeError
@@ -133,7 +133,7 @@ def _write_float_card(run_dir: str, folder: str, *, held_out: str, seed: int | N
                             speaker_shift=shift, cache_dir=cache, progress=not quiet)
         out = pathlib.Path(folder)
         out.mkdir(parents=True, exist_ok=True)
-        (out / "card.json").write_text(json.dumps(result, indent=1) + "\n")
+        write_card(result, out / "card.json")
         shift = f", features shifted {result['speaker_shift']}" if "speaker_shift" in result else ""
         table = (f"Scored on {result['held_out']}{shift}.\n\n"
                  + markdown_table(result["summary"]))

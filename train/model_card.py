@@ -289,6 +289,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     import emoedge
 
+    from .card_compare import write_card
     from .corpora import load_sources
     from .recipe import resolve_sources
     from .report import plot_confusion
@@ -321,9 +322,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                "trained_on": machine} for path, machine in zip(args.models, trained_on)]
     held_out = ("the speakers given by --speaker" if args.speaker
                 else f"each model's {args.held_out} speakers")
-    (out / "card.json").write_text(json.dumps({"models": models, "held_out": held_out,
-                                               "per_model": per_model, "summary": summary},
-                                              indent=1) + "\n")
+    write_card({"models": models, "held_out": held_out, "per_model": per_model,
+                "summary": summary}, out / "card.json")
     table = f"Scored on {held_out}.\n\n" + markdown_table(summary)
     (out / "card.md").write_text(table)
     print(table, end="")
