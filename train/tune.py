@@ -9,6 +9,7 @@ then retrained with 3 seeds and its test metrics reported once.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import pathlib
 import shutil
@@ -55,9 +56,6 @@ def run_tuning(base: Recipe, out_dir: str, *, trials: int, data_root: str | None
     if base.data.val_fraction == 0:
         raise RecipeError("tuning chooses on validation speakers: data.val_fraction must be "
                           "above 0")
-    import optuna
-
-    from .epoch_state import discard_epoch_state
     from .trainer import run_training, write_json
 
     out = pathlib.Path(out_dir)
@@ -66,16 +64,46 @@ def run_tuning(base: Recipe, out_dir: str, *, trials: int, data_root: str | None
     search_base = dataclasses.replace(
         base, data=dataclasses.replace(base.data, split="speaker"),
         training=dataclasses.replace(base.training, seeds=(base.training.seeds[0],)))
+    study = _open_study(out, base.training.min_epochs)
+    train = functools.partial(run_training, data_root=data_root, cache_dir=cache_dir,
+                              workers=workers, progress=progress)
+    remaining = trials - len([t for t in study.trials if t.state.is_finished()])
+    if remaining > 0:
+        study.optimize(_objective(search_base, space, out, train), n_trials=remaining, catch=())
+    best = study.best_trial
+    final = _retrain_best(best.params, base, space, out, final_seeds, train)
+    summary = {
+        "trials": [{"number": t.number, "state": t.state.name, "value": t.value,
+                    "params": t.params} for t in study.trials],
+        "best_trial": best.number, "best_val": best.value, "best_params": best.params,
+        "final_seeds": list(final_seeds), "final_test": final.summary,
+    }
+    write_json(out / "tuning.json", summary)
+    (out / "tuning.md").write_text(_report(summary))
+    return summary
+
+
+def _open_study(out: pathlib.Path, min_epochs: int):
+    """The study stored in ``out/study.sqlite3``, created or reopened to resume."""
+    import optuna
+
     study = optuna.create_study(
         study_name="emoedge", storage=f"sqlite:///{out / 'study.sqlite3'}", load_if_exists=True,
         direction="maximize",
         # No pruning before min_epochs: early validation UA is too noisy to
         # judge by (the first RAVDESS study pruned 16 of 20 trials at epoch 3).
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=5,
-                                           n_warmup_steps=base.training.min_epochs))
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=min_epochs))
     # Seeded for repeatability, but offset by the trials already stored so a
     # resumed study does not replay its first random suggestions.
     study.sampler = optuna.samplers.TPESampler(seed=len(study.trials))
+    return study
+
+
+def _objective(search_base: Recipe, space: SearchSpace, out: pathlib.Path, train):
+    """Optuna's objective: one trial's mean best validation UA, pruned by epoch."""
+    import optuna
+
+    from .epoch_state import discard_epoch_state
 
     def objective(trial) -> float:
         recipe = suggest(trial, search_base, space)
@@ -87,35 +115,26 @@ def run_tuning(base: Recipe, out_dir: str, *, trials: int, data_root: str | None
 
         directory = out / f"trial{trial.number:03d}"
         try:
-            result = run_training(recipe, directory, data_root=data_root, cache_dir=cache_dir,
-                                  workers=workers, export=False, progress=progress,
-                                  on_epoch=report)
+            result = train(recipe, directory, export=False, on_epoch=report)
         except optuna.TrialPruned:
             for fold in directory.glob("split*_seed*"):
                 discard_epoch_state(fold)  # a pruned trial is never resumed
             raise
         return result.summary["best_val"]["mean"]
 
-    remaining = trials - len([t for t in study.trials if t.state.is_finished()])
-    if remaining > 0:
-        study.optimize(objective, n_trials=remaining, catch=())
-    best = study.best_trial
-    best_recipe = suggest(optuna.trial.FixedTrial(best.params), base, space)
+    return objective
+
+
+def _retrain_best(params: dict, base: Recipe, space: SearchSpace, out: pathlib.Path,
+                  final_seeds, train):
+    """Train the best trial's recipe on ``base``'s split with ``final_seeds``."""
+    import optuna
+
+    best_recipe = suggest(optuna.trial.FixedTrial(params), base, space)
     best_recipe = dataclasses.replace(
         best_recipe, training=dataclasses.replace(best_recipe.training, seeds=tuple(final_seeds)))
     (out / "best_recipe.toml").write_text(best_recipe.to_toml())
-    final = run_training(best_recipe, _final_directory(out / "best", best_recipe),
-                         data_root=data_root, cache_dir=cache_dir, workers=workers,
-                         progress=progress, resume=True)
-    summary = {
-        "trials": [{"number": t.number, "state": t.state.name, "value": t.value,
-                    "params": t.params} for t in study.trials],
-        "best_trial": best.number, "best_val": best.value, "best_params": best.params,
-        "final_seeds": list(final_seeds), "final_test": final.summary,
-    }
-    write_json(out / "tuning.json", summary)
-    (out / "tuning.md").write_text(_report(summary))
-    return summary
+    return train(best_recipe, _final_directory(out / "best", best_recipe), resume=True)
 
 
 def _final_directory(directory: pathlib.Path, recipe: Recipe) -> pathlib.Path:
