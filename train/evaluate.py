@@ -64,10 +64,9 @@ def float_card(run_dir: str, *, held_out: str, data_root: str | None, seed: int 
         RecipeError: not a finished run, no fold of ``seed``, or a fold
             without ``held_out`` speakers.
     """
-    from .machine import read_machine
-    from .model_card import combine, corpus_entries, relative_path
+    from .model_card import combine, corpus_entries
     from .models import SPEAKER_SHIFTED_NORMS
-    from .trainer import FoldTrainer, open_finished_run
+    from .trainer import open_finished_run
 
     if held_out not in ("val", "test"):
         raise ValueError(f"held_out must be 'val' or 'test', got {held_out!r}")
@@ -85,23 +84,9 @@ def float_card(run_dir: str, *, held_out: str, data_root: str | None, seed: int 
     labels = list(recipe.output_names)
     models, per_model = [], []
     for fold in folds:
-        directory = finished.directory / fold["directory"]
-        chosen = getattr(finished.splits[fold["split"]], held_out)
-        if not chosen:
-            raise RecipeError(f"{directory.name} has no {held_out} speakers "
-                              "(a run trained with val_fraction = 0 has no validation speakers)")
-        trainer = FoldTrainer(recipe, labels, directory, seed=fold["seed"], progress=False)
-        _, model = trainer.load_saved_model()
-        outputs = trainer.predict_clips(model, trainer.clip_features(chosen, features,
-                                                                     with_variants=False))
-        rows: dict[str, list[dict]] = {}
-        for clip, output in zip(chosen, outputs):
-            rows.setdefault(clip.corpus, []).append({
-                "path": relative_path(clip.path, root), "true": clip.label,
-                "clean": labels[int(output.argmax())]})
+        rows, model = _score_fold(finished, fold, features, labels, held_out, root)
         per_model.append(corpus_entries(rows, labels, ("clean",)))
-        models.append({"path": str(directory), "seed": fold["seed"],
-                       "trained_on": read_machine(directory)})
+        models.append(model)
     card = {"models": models, "held_out": f"each fold's {held_out} speakers (float models)",
             "per_model": per_model, "summary": combine(per_model)}
     if shift is not None:
@@ -109,6 +94,33 @@ def float_card(run_dir: str, *, held_out: str, data_root: str | None, seed: int 
         # compare tools still pair this card with one scored without it
         card["speaker_shift"] = shift
     return card
+
+
+def _score_fold(finished, fold: dict, features: dict, labels: list[str], held_out: str,
+                root: str) -> tuple[dict[str, list[dict]], dict]:
+    """One fold's float model on its ``held_out`` speakers: the card rows per
+    corpus (path, true label, "clean" prediction) and the model's entry
+    (directory, seed, the machine that trained it)."""
+    from .machine import read_machine
+    from .model_card import relative_path
+    from .trainer import FoldTrainer
+
+    directory = finished.directory / fold["directory"]
+    chosen = getattr(finished.splits[fold["split"]], held_out)
+    if not chosen:
+        raise RecipeError(f"{directory.name} has no {held_out} speakers "
+                          "(a run trained with val_fraction = 0 has no validation speakers)")
+    trainer = FoldTrainer(finished.recipe, labels, directory, seed=fold["seed"], progress=False)
+    _, model = trainer.load_saved_model()
+    outputs = trainer.predict_clips(model, trainer.clip_features(chosen, features,
+                                                                 with_variants=False))
+    rows: dict[str, list[dict]] = {}
+    for clip, output in zip(chosen, outputs):
+        rows.setdefault(clip.corpus, []).append({
+            "path": relative_path(clip.path, root), "true": clip.label,
+            "clean": labels[int(output.argmax())]})
+    return rows, {"path": str(directory), "seed": fold["seed"],
+                  "trained_on": read_machine(directory)}
 
 
 def run_originals(finished, cache_dir: str | None, *, progress: bool) -> dict:
