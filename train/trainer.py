@@ -281,17 +281,34 @@ class FoldTrainer:
         """Train, select, score and save the fold. With ``resume``, go on from
         the epoch state a cut run left in the directory (:mod:`.epoch_state`),
         if there is one."""
-        from tqdm import tqdm
-
         self.directory.mkdir(parents=True, exist_ok=True)
         state = self.resumable_state(split) if resume else None
         train = self.clip_features(split.train, features, with_variants=True)
         val = self.clip_features(split.val, features, with_variants=False)
         test = self.clip_features(split.test, features, with_variants=False)
         spec = self.spec = self.model_spec(train)
-        batch = self.recipe.training.batch_size
-        steps = -(-len(train) // batch)
+        steps = -(-len(train) // self.recipe.training.batch_size)
         model = self.build(dataclasses.replace(spec, frames=self.train_frames), steps, init_weights)
+        history, best = self._train_epochs(split, model, train, val, state, on_epoch)
+        model.set_weights(best[2])
+        model = self.whole_window(model)  # what is scored, saved and exported
+        self.model, self.train, self.test = model, train, test
+        outputs = self.predict_clips(model, test)
+        metrics = self.score(test, outputs)
+        predictions = [{"clip": c.key, "target": c.target, "output": o.tolist()}
+                       for c, o in zip(test, outputs)]
+        self._save(model, spec, split, metrics, history, predictions, best[:2])
+        discard_epoch_state(self.directory)
+        return FoldResult(split.name, self.seed, metrics, best[0], best[1], history,
+                          predictions, str(self.directory))
+
+    def _train_epochs(self, split, model, train: list, val: list, state,
+                      on_epoch: EpochCallback | None) -> tuple[list[dict], tuple]:
+        """Train from ``state`` (a cut run's, or None for the first epoch) to
+        the last epoch or early stop, keeping the epoch state after each.
+        Returns the history and the best (validation UA, epoch, weights)."""
+        from tqdm import tqdm
+
         writer = _summary_writer(self.directory / "tensorboard")
         history, best = [], (-np.inf, -1, None)
         decay = self.recipe.training.ema_decay_per_epoch
@@ -306,12 +323,7 @@ class FoldTrainer:
         epochs = tqdm(range(first_epoch, 0 if stopped else total), desc=split.name,
                       unit="epoch", initial=first_epoch, total=total, disable=not self.progress)
         for epoch in epochs:
-            started = time.perf_counter()
-            losses = [float(model.train_on_batch(x, y, sample_weight=w))
-                      for x, y, w in self.epoch_batches(train, epoch)]
-            scores, raw_weights = self.validate(model, val, average)
-            record = {"epoch": epoch, "loss": float(np.mean(losses)), **scores,
-                      "seconds": time.perf_counter() - started}
+            record, raw_weights = self._train_epoch(model, train, val, average, epoch)
             val_score = record.get("val", np.nan)
             history.append(record)
             _log_scalars(writer, epoch, record)
@@ -331,17 +343,19 @@ class FoldTrainer:
             self.keep_state(split, model, average, stopped=stop, history=history, best=best)
             if stop:
                 break
-        model.set_weights(best[2])
-        model = self.whole_window(model)  # what is scored, saved and exported
-        self.model, self.train, self.test = model, train, test
-        outputs = self.predict_clips(model, test)
-        metrics = self.score(test, outputs)
-        predictions = [{"clip": c.key, "target": c.target, "output": o.tolist()}
-                       for c, o in zip(test, outputs)]
-        self._save(model, spec, split, metrics, history, predictions, best[:2])
-        discard_epoch_state(self.directory)
-        return FoldResult(split.name, self.seed, metrics, best[0], best[1], history,
-                          predictions, str(self.directory))
+        return history, best
+
+    def _train_epoch(self, model, train: list, val: list, average: WeightAverage | None,
+                     epoch: int) -> tuple[dict, list | None]:
+        """One pass over the training batches, then validation: the epoch's
+        record (loss, validation scores, seconds) and the raw weights to
+        train on from, when validation ran on the averaged ones."""
+        started = time.perf_counter()
+        losses = [float(model.train_on_batch(x, y, sample_weight=w))
+                  for x, y, w in self.epoch_batches(train, epoch)]
+        scores, raw_weights = self.validate(model, val, average)
+        return ({"epoch": epoch, "loss": float(np.mean(losses)), **scores,
+                 "seconds": time.perf_counter() - started}, raw_weights)
 
     # a cut run -----------------------------------------------------------------
     def keep_state(self, split, model, average: WeightAverage | None, *, stopped: bool,
