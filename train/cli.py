@@ -50,6 +50,10 @@ def train(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     resume: bool = typer.Option(False, "--resume", help=("Finish a run that stopped: keep the folds it finished, go on with the cut one "
                                       "from its last whole epoch, train the rest (same recipe and --set options).")),
+    keep_epoch_weights: bool = typer.Option(
+        False, "--keep-epoch-weights", help="Also keep every epoch's trained weights in each fold "
+        "(about 1 MB an epoch), to read other averages of the same run afterwards "
+        "(python -m emoedge.train.reaverage)."),
 ) -> None:
     """Train a model; writes the run directory with its report."""
     require_train_extra("train")
@@ -62,7 +66,8 @@ def train(
         loaded = load_recipe(recipe, overrides)
         result = run_training(loaded, out, data_root=_data_root(data), cache_dir=cache,
                               workers=workers, init_weights=init, export=export,
-                              progress=not quiet, resume=resume)
+                              progress=not quiet, resume=resume,
+                              keep_epoch_weights=keep_epoch_weights)
     except (RecipeError, DataError, ValueError, OSError) as error:
         _fail(error)
     headline = result.summary.get("ua") or next(iter(result.summary.values()))

@@ -21,6 +21,7 @@ import numpy as np
 
 from .augment import AugmentConfig
 from .averaging import WeightAverage
+from .epoch_weights import save_epoch_weights
 from .epoch_state import FILE_NAME as EPOCH_STATE_FILE
 from .epoch_state import (EpochState, discard_epoch_state, has_epoch_state, load_epoch_state,
                           restore_optimizer, save_epoch_state)
@@ -154,8 +155,9 @@ class FoldTrainer:
     """Trains and evaluates one split with one seed."""
 
     def __init__(self, recipe: Recipe, labels: Sequence[str], directory: pathlib.Path,
-                 *, seed: int, progress: bool = True) -> None:
+                 *, seed: int, progress: bool = True, keep_epoch_weights: bool = False) -> None:
         self.recipe = recipe
+        self.keep_epoch_weights = keep_epoch_weights
         self.labels = tuple(labels)
         self.directory = directory
         self.seed = seed
@@ -336,6 +338,8 @@ class FoldTrainer:
                 model.save_weights(str(self.directory / "best.weights.h5"))
             if raw_weights is not None:
                 model.set_weights(raw_weights)
+            if self.keep_epoch_weights:
+                save_epoch_weights(self.directory, epoch, model.get_weights())
             if on_epoch is not None:
                 on_epoch(epoch, val_score)
             stop = (epoch + 1 >= self.recipe.training.min_epochs
@@ -521,8 +525,11 @@ def run_training(recipe: Recipe, run_dir: str | os.PathLike, *, data_root: str |
                  cache_dir: str | os.PathLike | None = None, workers: int = 1,
                  init_weights: str | None = None, export: bool = True, progress: bool = True,
                  on_epoch: EpochCallback | None = None, seeds: Sequence[int] | None = None,
-                 resume: bool = False) -> RunSummary:
+                 resume: bool = False, keep_epoch_weights: bool = False) -> RunSummary:
     """Train every split of ``recipe`` with every seed; write the run directory.
+
+    With ``keep_epoch_weights``, each fold also keeps every epoch's trained
+    weights (:mod:`.epoch_weights`), for averages read after the run.
 
     With ``resume``, a directory holding an earlier run of the same recipe
     keeps the folds that run finished and trains the others; without it, a
@@ -555,7 +562,8 @@ def run_training(recipe: Recipe, run_dir: str | os.PathLike, *, data_root: str |
     for seed in seeds or recipe.training.seeds:
         for index, split in enumerate(splits):
             directory = run / f"split{index}_seed{seed}"
-            trainer = FoldTrainer(recipe, labels, directory, seed=seed, progress=progress)
+            trainer = FoldTrainer(recipe, labels, directory, seed=seed, progress=progress,
+                                  keep_epoch_weights=keep_epoch_weights)
             result = trainer.finished_result(split, exported=export) if resume else None
             if result is not None:
                 _say(progress, f"{split.name} (seed {seed}): finished by the earlier run, kept")
