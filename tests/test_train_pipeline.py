@@ -163,6 +163,51 @@ def test_weight_averaging_leaves_training_alone_and_ships_the_averaged_weights(
     assert (tmp_path / "averaged" / "curves.png").stat().st_size > 0
 
 
+def test_kept_epoch_weights_give_back_the_runs_own_average_and_others(
+        tensorflow_available, tmp_path, manifest):
+    """Keeping every epoch's weights leaves training alone; averaged again at
+    the run's decay up to its chosen epoch they give its saved model bit for
+    bit, and a copy at another decay scores through the usual evaluate."""
+    from emoedge.train.evaluate import float_card
+    from emoedge.train.models import ModelSpec, build_model
+    from emoedge.train.reaverage import main
+    from emoedge.train.recipe import load_recipe
+    from emoedge.train.trainer import run_training
+
+    recipe = load_recipe(_recipe(tmp_path, manifest, epochs=5),
+                         ["training.ema_decay_per_epoch=0.6"])
+    plain = run_training(recipe, tmp_path / "plain", data_root=None,
+                         cache_dir=tmp_path / "cache", progress=False, export=False).folds[0]
+    kept = run_training(recipe, tmp_path / "kept", data_root=None, cache_dir=tmp_path / "cache",
+                        progress=False, export=False, keep_epoch_weights=True).folds[0]
+    assert [h["val_raw"] for h in kept.history] == [h["val_raw"] for h in plain.history]
+    fold = pathlib.Path(kept.directory)
+    assert sorted(p.name for p in (fold / "epoch_weights").iterdir()) == [
+        f"epoch_{e:03d}.npz" for e in range(5)]
+    assert not (pathlib.Path(plain.directory) / "epoch_weights").exists()
+
+    def saved_arrays(run):
+        model = build_model(ModelSpec(**json.loads((run / fold.name / "spec.json").read_text())))
+        model.load_weights(str(run / fold.name / "model.weights.h5"))
+        return model.get_weights()
+
+    assert main([str(tmp_path / "kept"), str(tmp_path / "same"), "--decay", "0.6",
+                 "--epoch", "best"]) == 0
+    for a, b in zip(saved_arrays(tmp_path / "same"), saved_arrays(tmp_path / "kept"), strict=True):
+        np.testing.assert_array_equal(a, b)
+    record = json.loads((tmp_path / "same" / fold.name / "reaveraged.json").read_text())
+    assert record["ends_with_epoch"] == kept.best_epoch and record["decay_per_epoch"] == 0.6
+    assert not (tmp_path / "same" / fold.name / "epoch_weights").exists()
+
+    assert main([str(tmp_path / "kept"), str(tmp_path / "raw"), "--decay", "0"]) == 0
+    assert any(not np.array_equal(a, b) for a, b in
+               zip(saved_arrays(tmp_path / "raw"), saved_arrays(tmp_path / "kept")))
+    card = float_card(str(tmp_path / "raw"), held_out="val", data_root=None,
+                      cache_dir=str(tmp_path / "cache"), progress=False)
+    assert card["models"][0]["path"] == str(tmp_path / "raw" / fold.name)
+    assert main([str(tmp_path / "plain"), str(tmp_path / "none"), "--mean-of-last", "2"]) == 2
+
+
 def test_without_validation_speakers_the_last_averaged_epoch_is_kept(tensorflow_available,
                                                                      tmp_path, manifest):
     """val_fraction = 0 (refit on every non-test speaker): no epoch can be
