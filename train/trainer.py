@@ -528,28 +528,48 @@ def run_training(recipe: Recipe, run_dir: str | os.PathLike, *, data_root: str |
                  resume: bool = False, keep_epoch_weights: bool = False) -> RunSummary:
     """Train every split of ``recipe`` with every seed; write the run directory.
 
-    With ``keep_epoch_weights``, each fold also keeps every epoch's trained
-    weights (:mod:`.epoch_weights`), for averages read after the run.
-
     With ``resume``, a directory holding an earlier run of the same recipe
     keeps the folds that run finished and trains the others; without it, a
     directory holding a run is refused (:func:`.resume.check_run_directory`).
+    With ``keep_epoch_weights``, each fold also keeps every epoch's trained
+    weights (:mod:`.epoch_weights`), for averages read after the run.
     """
-    import emoedge
-
-    from .corpora import summarise
-
     run = pathlib.Path(run_dir)
     if export:
         from .export import check_exportable
 
         check_exportable(recipe)
     check_run_directory(run, recipe, resume=resume)
+    splits, features, cache = _start_run(run, recipe, data_root, cache_dir, workers, progress)
+    labels = recipe.output_names
+    results = []
+    for seed in seeds or recipe.training.seeds:
+        for index, split in enumerate(splits):
+            trainer = FoldTrainer(recipe, labels, run / f"split{index}_seed{seed}", seed=seed,
+                                  progress=progress, keep_epoch_weights=keep_epoch_weights)
+            results.append(_finished_or_trained_fold(
+                trainer, split, features, recipe, labels, export=export,
+                init_weights=init_weights, on_epoch=on_epoch, resume=resume))
+    summary = summarise_results(results, recipe)
+    summary["cache"] = {"hits": cache.stats.hits, "misses": cache.stats.misses}
+    summary["warnings"] = [getattr(s, "warning", "") for s in splits if getattr(s, "warning", "")]
+    _finish_run(run, recipe, results, summary, features)
+    return RunSummary(str(run), results, summary)
+
+
+def _start_run(run: pathlib.Path, recipe: Recipe, data_root: str | None,
+               cache_dir: str | os.PathLike | None, workers: int, progress: bool):
+    """Write the run's recipe, record and data summary; returns its splits,
+    every clip's features (augmented copies of the training clips too) and
+    the feature cache."""
+    import emoedge
+
+    from .corpora import summarise
+
     run.mkdir(parents=True, exist_ok=True)
     (run / "recipe.toml").write_text(recipe.to_toml())
     clips = load_clips(recipe, data_root)
     splits = make_splits(recipe, clips)
-    labels = recipe.output_names
     write_json(run / "run.json", {"emoedge_version": emoedge.__version__,
                                   "recipe": recipe.to_dict(), "data_root": data_root,
                                   "splits": [s.name for s in splits]})
@@ -558,34 +578,36 @@ def run_training(recipe: Recipe, run_dir: str | os.PathLike, *, data_root: str |
     cache = FeatureCache(cache_dir or default_cache_dir(), recipe.frontend)
     features = compute_all_features(recipe, clips, training_keys, cache, workers=workers,
                                     progress=progress)
-    results = []
-    for seed in seeds or recipe.training.seeds:
-        for index, split in enumerate(splits):
-            directory = run / f"split{index}_seed{seed}"
-            trainer = FoldTrainer(recipe, labels, directory, seed=seed, progress=progress,
-                                  keep_epoch_weights=keep_epoch_weights)
-            result = trainer.finished_result(split, exported=export) if resume else None
-            if result is not None:
-                _say(progress, f"{split.name} (seed {seed}): finished by the earlier run, kept")
-            else:
-                if resume and directory.exists() and not has_epoch_state(directory):
-                    shutil.rmtree(directory)  # cut before its first epoch ended: start afresh
-                result = _train_fold(trainer, split, features, recipe, labels, export=export,
-                                     init_weights=init_weights, on_epoch=on_epoch,
-                                     resume=resume)
-            results.append(result)
-    summary = summarise_results(results, recipe)
-    summary["cache"] = {"hits": cache.stats.hits, "misses": cache.stats.misses}
+    return splits, features, cache
+
+
+def _finished_or_trained_fold(trainer: FoldTrainer, split, features: dict, recipe: Recipe,
+                              labels, *, export: bool, init_weights: str | None,
+                              on_epoch: EpochCallback | None, resume: bool) -> FoldResult:
+    """The fold as an earlier, stopped run finished it (with ``resume``), or
+    trained now (from its last whole epoch, if one was cut)."""
+    result = trainer.finished_result(split, exported=export) if resume else None
+    if result is not None:
+        _say(trainer.progress, f"{split.name} (seed {trainer.seed}): finished by the earlier run, kept")
+        return result
+    if resume and trainer.directory.exists() and not has_epoch_state(trainer.directory):
+        shutil.rmtree(trainer.directory)  # cut before its first epoch ended: start afresh
+    return _train_fold(trainer, split, features, recipe, labels, export=export,
+                       init_weights=init_weights, on_epoch=on_epoch, resume=resume)
+
+
+def _finish_run(run: pathlib.Path, recipe: Recipe, results: list[FoldResult], summary: dict,
+                features: dict) -> None:
+    """List the finished folds in ``run.json`` (which marks the run finished),
+    then write the summary and the report."""
+    from .report import write_report
+
     run_record = json.loads((run / "run.json").read_text())
     run_record["folds"] = [{"directory": pathlib.Path(r.directory).name, "split": r.name,
                             "seed": r.seed} for r in results]
     write_json(run / "run.json", run_record)
-    summary["warnings"] = [getattr(s, "warning", "") for s in splits if getattr(s, "warning", "")]
     write_json(run / "summary.json", summary)
-    from .report import write_report
-
     write_report(run, recipe, results, summary, features)
-    return RunSummary(str(run), results, summary)
 
 
 def _train_fold(trainer: FoldTrainer, split, features: dict, recipe: Recipe, labels, *,
