@@ -272,7 +272,7 @@ def markdown_table(summary: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("models", nargs="+", help="model files (fold models of one recipe)")
     parser.add_argument("--data", required=True, help="corpus root")
@@ -285,35 +285,38 @@ def main(argv: Sequence[str] | None = None) -> int:
              "of its fold (split.json beside it), to compare recipes without reading test")
     parser.add_argument("--limit", type=int, help="at most this many clips per corpus (smoke test)")
     parser.add_argument("--out", required=True, help="folder for card.json, card.md, confusion and robustness PNGs")
-    args = parser.parse_args(argv)
+    return parser
 
+
+def _score_models(args, clips) -> tuple[list[dict], list, Sequence[str]]:
+    """Each model of ``args.models`` scored on its held-out clips: the
+    per-model results, the machine each was trained on, and the labels.
+
+    Raises:
+        ValueError: a model's held-out speakers cannot be found.
+    """
     import emoedge
 
-    from .card_compare import write_card
-    from .corpora import load_sources
-    from .recipe import resolve_sources
-    from .report import plot_confusion
-
-    clips = load_sources(resolve_sources(args.source, args.data))
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    per_model, trained_on = [], []
-    labels = None
+    per_model, trained_on, labels = [], [], ()
     for path in args.models:
         model = emoedge.load_model(path, num_threads=1)
         labels = model.labels
         trained_on.append(model.metadata.provenance.get("trained_on"))
-        try:
-            speakers = (split_speakers(path, "val") if args.held_out == "val"
-                        else args.speaker)
-            chosen = held_out_clips(model, clips, speakers, args.limit)
-        except ValueError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 2
+        speakers = split_speakers(path, "val") if args.held_out == "val" else args.speaker
+        chosen = held_out_clips(model, clips, speakers, args.limit)
         print(f"{path}: {len(chosen)} held-out clips", file=sys.stderr)
         result = score_model(model, chosen, data_root=args.data, progress=True)
         add_float_reference(result, path, args.data, list(labels))
         per_model.append(result)
+    return per_model, trained_on, labels
+
+
+def _write_card(args, out: pathlib.Path, per_model: list[dict], trained_on: list,
+                labels: Sequence[str]) -> str:
+    """Write card.json, card.md and the plots into ``out``; returns card.md's text."""
+    from .card_compare import write_card
+    from .report import plot_confusion
+
     summary = combine(per_model)
     for corpus, entry in summary.items():
         plot_confusion(np.asarray(entry["confusion"]), labels, out / f"confusion_{corpus}.png")
@@ -326,7 +329,24 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "summary": summary}, out / "card.json")
     table = f"Scored on {held_out}.\n\n" + markdown_table(summary)
     (out / "card.md").write_text(table)
-    print(table, end="")
+    return table
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+
+    from .corpora import load_sources
+    from .recipe import resolve_sources
+
+    clips = load_sources(resolve_sources(args.source, args.data))
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        per_model, trained_on, labels = _score_models(args, clips)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(_write_card(args, out, per_model, trained_on, labels), end="")
     return 0
 
 
