@@ -4,7 +4,8 @@
 #   RUNS/r20_control_f1_sS   the shipped recipe, trained with --keep-epoch-weights
 #   RUNS/r20_mixup_f1_sS     the same with --set training.mixup_alpha=0.2
 #
-#   scripts/round20_cards.sh [RUNS_DIR]   (default /tmp/runs; EMOEDGE_DATA must be set)
+#   scripts/round20_cards.sh [RUNS_DIR [SEED ...]]   (default /tmp/runs, seeds 0 1 2;
+#                                                    EMOEDGE_DATA must be set)
 #
 # Part A scores each run's float model on fold 1's validation speakers.
 # Part B first checks that the kept epochs, averaged at the recipe's own 0.9
@@ -17,6 +18,8 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 runs=${1:-/tmp/runs}
+seeds=("${@:2}")
+[ ${#seeds[@]} -gt 0 ] || seeds=(0 1 2)
 cards=$repo/docs/runs/val_by_corpus/cards
 : "${EMOEDGE_DATA:?set EMOEDGE_DATA to the corpora root}"
 export EMOEDGE_CACHE=${EMOEDGE_CACHE:-/tmp/emoedge-cache}
@@ -49,7 +52,7 @@ print(f"{b}: the same weights as {a}")
 EOF
 }
 
-for s in 0 1 2; do
+for s in "${seeds[@]}"; do
     control=$runs/r20_control_f1_s$s
     card "$control" $s float_control
     card "$runs/r20_mixup_f1_s$s" $s mixup
