@@ -72,3 +72,25 @@ def test_errors_a_user_can_hit(tmp_path, capsys):
     assert "not a finished run" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main([str(tmp_path), str(tmp_path / "copy")])  # neither --decay nor --mean-of-last
+
+
+@pytest.mark.tf
+def test_recomputed_batch_norm_holds_the_mean_of_the_batch_statistics(tensorflow_available):
+    import tf_keras as keras
+
+    from emoedge.train.reaverage import recompute_batch_norm
+
+    inputs = keras.Input((3,))
+    norm = keras.layers.BatchNormalization(momentum=0.9, epsilon=0.0)
+    model = keras.Model(inputs, norm(inputs))
+    rng = np.random.default_rng(0)
+    batches = [rng.normal(loc, 2.0, (16, 3)).astype(np.float32) for loc in (-4.0, 0.0, 10.0)]
+    assert recompute_batch_norm(model, iter(batches)) == 3
+    np.testing.assert_allclose(norm.moving_mean.numpy(),
+                               np.mean([b.mean(axis=0) for b in batches], axis=0), rtol=1e-5)
+    # this layer keeps the biased batch variance (divided by the batch size)
+    np.testing.assert_allclose(norm.moving_variance.numpy(),
+                               np.mean([b.var(axis=0) for b in batches], axis=0), rtol=1e-4)
+    assert norm.momentum == 0.9  # given back
+    with pytest.raises(ValueError, match="no training batch"):
+        recompute_batch_norm(model, iter([]))

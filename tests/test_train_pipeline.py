@@ -207,6 +207,12 @@ def test_kept_epoch_weights_give_back_the_runs_own_average_and_others(
     assert card["models"][0]["path"] == str(tmp_path / "raw" / fold.name)
     assert main([str(tmp_path / "plain"), str(tmp_path / "none"), "--mean-of-last", "2"]) == 2
 
+    assert main([str(tmp_path / "kept"), str(tmp_path / "bn"), "--mean-of-last", "2",
+                 "--recompute-batch-norm", "--cache", str(tmp_path / "cache")]) == 0
+    record = json.loads((tmp_path / "bn" / fold.name / "reaveraged.json").read_text())
+    assert record["batch_norm"] == "recomputed over epoch 4's training batches"
+    assert record["mean_of_last_epochs"] == 2
+
 
 def test_without_validation_speakers_the_last_averaged_epoch_is_kept(tensorflow_available,
                                                                      tmp_path, manifest):
