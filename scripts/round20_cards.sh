@@ -13,7 +13,8 @@
 # it writes copies of each control run holding the average after the last
 # epoch (as a refit ships) at 0.9, at the candidate 0.95, and at the
 # diagnostics 0.8, 0.97 and the plain mean of the last 20 epochs, and scores
-# them the same way. Cards are gzipped into docs/runs/val_by_corpus/cards/.
+# them the same way, and the same averages again with their BatchNorm
+# statistics recomputed (diagnostics). Cards are gzipped into docs/runs/val_by_corpus/cards/.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -67,4 +68,16 @@ for s in "${seeds[@]}"; do
     copy=$runs/r20_reavg_mean20_s$s
     [ -d "$copy" ] || python -m emoedge.train.reaverage "$control" "$copy" --mean-of-last 20
     card "$copy" $s averaged_mean_of_last20
+    # diagnostics added after seed 0's cards: the same averages with their
+    # BatchNorm statistics set again over the last epoch's training batches
+    for decay in 0.9 0.95 0.97; do
+        copy=$runs/r20_reavg_bn_last${decay}_s$s
+        [ -d "$copy" ] || python -m emoedge.train.reaverage "$control" "$copy" --decay $decay \
+            --recompute-batch-norm
+        card "$copy" $s "averaged_bn_last_decay${decay/./}"
+    done
+    copy=$runs/r20_reavg_bn_lastmean20_s$s
+    [ -d "$copy" ] || python -m emoedge.train.reaverage "$control" "$copy" --mean-of-last 20 \
+        --recompute-batch-norm
+    card "$copy" $s averaged_bn_mean_of_last20
 done
