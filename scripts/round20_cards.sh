@@ -27,7 +27,7 @@ export EMOEDGE_CACHE=${EMOEDGE_CACHE:-/tmp/emoedge-cache}
 if grep -qw avx512f /proc/cpuinfo; then machine=avx512; else machine=avx2; fi
 
 card() {  # RUN SEED NAME: score RUN's float model of SEED, keep the card as NAME
-    local out=$runs/r20_card_$3
+    local out=$runs/r20_card_$3_s$2
     [ -f "$out/card.json" ] || emoedge evaluate "$1" --data "$EMOEDGE_DATA" -q \
         --held-out val --seed "$2" --card "$out" > /dev/null
     gzip -nc "$out/card.json" > "$cards/$3_fold1_seed$2_${machine}.card.json.gz"
