@@ -206,6 +206,7 @@ def test_kept_epoch_weights_give_back_the_runs_own_average_and_others(
                       cache_dir=str(tmp_path / "cache"), progress=False)
     assert card["models"][0]["path"] == str(tmp_path / "raw" / fold.name)
     assert main([str(tmp_path / "plain"), str(tmp_path / "none"), "--mean-of-last", "2"]) == 2
+    assert not (tmp_path / "none").exists()  # no half-made copy holding the original weights
 
     assert main([str(tmp_path / "kept"), str(tmp_path / "bn"), "--mean-of-last", "2",
                  "--recompute-batch-norm", "--cache", str(tmp_path / "cache")]) == 0

@@ -94,8 +94,6 @@ def reaverage_run(run_dir: str | pathlib.Path, copy_dir: str | pathlib.Path,
             batch norm is to be recomputed for a speaker-shifted run.
         FileNotFoundError: an epoch's weights were not kept.
     """
-    from .models import ModelSpec, build_model
-
     run, copy = pathlib.Path(run_dir), pathlib.Path(copy_dir)
     folds = json.loads((run / "run.json").read_text()).get("folds") if (run / "run.json").exists() else None
     if not folds:
@@ -104,23 +102,32 @@ def reaverage_run(run_dir: str | pathlib.Path, copy_dir: str | pathlib.Path,
         raise ValueError(f"{copy} exists; give a new directory for the copy")
     batches = _TrainingBatches(run, data_root, cache_dir) if recompute_batch_norm else None
     shutil.copytree(run, copy, ignore=shutil.ignore_patterns(*LEFT_BEHIND))
-    records = []
-    for fold in folds:
-        source, target = run / fold["directory"], copy / fold["directory"]
-        weights, last = averaging.weights(source)
-        spec = ModelSpec(**json.loads((source / "spec.json").read_text()))
-        if batches is not None:
-            weights = batches.recomputed(fold, spec, weights, last)
-        model = build_model(spec)
-        model.set_weights(weights)
-        model.save_weights(str(target / "model.weights.h5"))
-        record = {"from": str(source), "ends_with_epoch": last,
-                  **{k: v for k, v in dataclasses.asdict(averaging).items() if v is not None}}
-        if batches is not None:
-            record["batch_norm"] = f"recomputed over epoch {last}'s training batches"
-        (target / "reaveraged.json").write_text(json.dumps(record, indent=1) + "\n")
-        records.append(record)
-    return records
+    try:
+        return [_reaverage_fold(run / f["directory"], copy / f["directory"], f, averaging, batches)
+                for f in folds]
+    except BaseException:
+        shutil.rmtree(copy)  # a half-written copy would score the original's weights
+        raise
+
+
+def _reaverage_fold(source: pathlib.Path, target: pathlib.Path, fold: dict, averaging: Averaging,
+                    batches: _TrainingBatches | None) -> dict:
+    """Write one fold of the copy; returns its ``reaveraged.json`` record."""
+    from .models import ModelSpec, build_model
+
+    weights, last = averaging.weights(source)
+    spec = ModelSpec(**json.loads((source / "spec.json").read_text()))
+    if batches is not None:
+        weights = batches.recomputed(fold, spec, weights, last)
+    model = build_model(spec)
+    model.set_weights(weights)
+    model.save_weights(str(target / "model.weights.h5"))
+    record = {"from": str(source), "ends_with_epoch": last,
+              **{k: v for k, v in dataclasses.asdict(averaging).items() if v is not None}}
+    if batches is not None:
+        record["batch_norm"] = f"recomputed over epoch {last}'s training batches"
+    (target / "reaveraged.json").write_text(json.dumps(record, indent=1) + "\n")
+    return record
 
 
 class _TrainingBatches:
