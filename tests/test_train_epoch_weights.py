@@ -94,3 +94,24 @@ def test_recomputed_batch_norm_holds_the_mean_of_the_batch_statistics(tensorflow
     assert norm.momentum == 0.9  # given back
     with pytest.raises(ValueError, match="no training batch"):
         recompute_batch_norm(model, iter([]))
+
+
+def test_batch_norm_is_not_recomputed_for_a_speaker_shifted_run(tmp_path, monkeypatch):
+    """Its training features need each speaker's shift, which the recompute
+    does not apply: refused before anything is copied."""
+    import json
+    import types
+
+    from emoedge.train import trainer
+    from emoedge.train.reaverage import reaverage_run
+
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "run.json").write_text(json.dumps(
+        {"folds": [{"directory": "split0_seed0", "split": "fold1", "seed": 0}]}))
+    shifted = types.SimpleNamespace(recipe=types.SimpleNamespace(
+        model=types.SimpleNamespace(input_norm="speaker-mean")))
+    monkeypatch.setattr(trainer, "open_finished_run", lambda run, data_root: shifted)
+    with pytest.raises(ValueError, match="not supported for speaker-shifted runs"):
+        reaverage_run(tmp_path / "run", tmp_path / "copy", Averaging(decay_per_epoch=0.9),
+                      recompute_batch_norm=True)
+    assert not (tmp_path / "copy").exists()
