@@ -37,12 +37,10 @@ same_weights() {  # RUN_A RUN_B: every fold model of A equals B's, array for arr
     python - "$1" "$2" <<'EOF'
 import json, pathlib, sys
 import numpy as np
-from emoedge.train.models import ModelSpec, build_model
+from emoedge.train.trainer import load_fold_model
 
 def arrays(run, fold):
-    model = build_model(ModelSpec(**json.loads((run / fold / "spec.json").read_text())))
-    model.load_weights(str(run / fold / "model.weights.h5"))
-    return model.get_weights()
+    return load_fold_model(run / fold)[1].get_weights()
 
 a, b = map(pathlib.Path, sys.argv[1:3])
 for fold in json.loads((a / "run.json").read_text())["folds"]:

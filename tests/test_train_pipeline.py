@@ -169,10 +169,9 @@ def test_kept_epoch_weights_give_back_the_runs_own_average_and_others(
     the run's decay up to its chosen epoch they give its saved model bit for
     bit, and a copy at another decay scores through the usual evaluate."""
     from emoedge.train.evaluate import float_card
-    from emoedge.train.models import ModelSpec, build_model
     from emoedge.train.reaverage import main
     from emoedge.train.recipe import load_recipe
-    from emoedge.train.trainer import run_training
+    from emoedge.train.trainer import load_fold_model, run_training
 
     recipe = load_recipe(_recipe(tmp_path, manifest, epochs=5),
                          ["training.ema_decay_per_epoch=0.6"])
@@ -187,9 +186,7 @@ def test_kept_epoch_weights_give_back_the_runs_own_average_and_others(
     assert not (pathlib.Path(plain.directory) / "epoch_weights").exists()
 
     def saved_arrays(run):
-        model = build_model(ModelSpec(**json.loads((run / fold.name / "spec.json").read_text())))
-        model.load_weights(str(run / fold.name / "model.weights.h5"))
-        return model.get_weights()
+        return load_fold_model(run / fold.name)[1].get_weights()
 
     assert main([str(tmp_path / "kept"), str(tmp_path / "same"), "--decay", "0.6",
                  "--epoch", "best"]) == 0

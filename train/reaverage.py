@@ -113,10 +113,11 @@ def reaverage_run(run_dir: str | pathlib.Path, copy_dir: str | pathlib.Path,
 def _reaverage_fold(source: pathlib.Path, target: pathlib.Path, fold: dict, averaging: Averaging,
                     batches: _TrainingBatches | None) -> dict:
     """Write one fold of the copy; returns its ``reaveraged.json`` record."""
-    from .models import ModelSpec, build_model
+    from .models import build_model
+    from .trainer import fold_spec
 
     weights, last = averaging.weights(source)
-    spec = ModelSpec(**json.loads((source / "spec.json").read_text()))
+    spec = fold_spec(source)
     if batches is not None:
         weights = batches.recomputed(fold, spec, weights, last)
     model = build_model(spec)

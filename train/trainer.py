@@ -452,12 +452,7 @@ class FoldTrainer:
 
     def load_saved_model(self):
         """The (spec, model) that :meth:`_save` wrote to this fold's directory."""
-        from .models import ModelSpec, build_model
-
-        spec = ModelSpec(**json.loads((self.directory / "spec.json").read_text()))
-        model = build_model(spec)
-        model.load_weights(str(self.directory / "model.weights.h5"))
-        return spec, model
+        return load_fold_model(self.directory)
 
     def saved_result(self, name: str, metrics: dict, predictions: list[dict]) -> FoldResult:
         """A FoldResult from this fold's saved history, with the given metrics
@@ -482,6 +477,24 @@ class FoldTrainer:
         picks = rng.integers(0, len(train), count)
         return np.stack([random_window(train[i].variants[0], self.window_frames, rng, self.padding)
                          for i in picks]).astype(np.float32)[..., None]
+
+
+def fold_spec(fold_dir: str | os.PathLike):
+    """The ModelSpec a fold's directory keeps (``spec.json``, whole windows)."""
+    from .models import ModelSpec
+
+    return ModelSpec(**json.loads((pathlib.Path(fold_dir) / "spec.json").read_text()))
+
+
+def load_fold_model(fold_dir: str | os.PathLike):
+    """The (spec, model) a finished fold saved in its directory: the model
+    built from ``spec.json`` holding ``model.weights.h5``."""
+    from .models import build_model
+
+    spec = fold_spec(fold_dir)
+    model = build_model(spec)
+    model.load_weights(str(pathlib.Path(fold_dir) / "model.weights.h5"))
+    return spec, model
 
 
 def _present(**scores: float | None) -> dict[str, float]:
