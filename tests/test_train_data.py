@@ -805,6 +805,30 @@ def test_val_by_corpus_is_refused_outside_kfold():
         load_recipe(None, ['data.split="speaker"', "data.val_by_corpus=true"])
 
 
+def test_a_recipe_names_its_pooling_and_is_refused_one_its_model_cannot_do():
+    from emoedge.train.recipe import RecipeError, load_recipe
+
+    assert load_recipe(None).model.pooling == "global-average"
+    assert load_recipe(None, ['model.architecture="cnn2d"', 'model.pooling="time-average-max"']
+                       ).model.pooling == "time-average-max"
+    with pytest.raises(RecipeError, match=r"\[model\]: unknown pooling 'time'"):
+        load_recipe(None, ['model.pooling="time"'])
+    with pytest.raises(RecipeError, match="mlp pools in its own way"):
+        load_recipe(None, ['model.architecture="mlp"', 'model.pooling="time-average"'])
+
+
+def test_a_fold_saved_before_pooling_was_a_setting_loads_as_global_average(tmp_path):
+    import json
+
+    from emoedge.train.trainer import fold_spec
+
+    (tmp_path / "spec.json").write_text(json.dumps(
+        {"architecture": "cnn2d", "frames": 250, "channels": 40, "outputs": 8, "width": 1.1,
+         "dropout": 0.3, "feature_mean": 500.0, "feature_std": 100.0,
+         "batch_norm_momentum": 0.9, "input_norm": "window-mean"}))
+    assert fold_spec(tmp_path).pooling == "global-average"
+
+
 def test_the_readme_recipe_example_loads_so_none_of_its_keys_is_stale(tmp_path):
     """load_recipe refuses unknown keys: a key renamed or removed in the
     code but left in the README's example fails here."""

@@ -18,20 +18,24 @@ def representative():
 
 
 @pytest.mark.tf
-@pytest.mark.parametrize("architecture,input_norm", [
-    ("dscnn", "global"), ("cnn2d", "global"), ("parallel-cnn", "global"), ("mlp", "global"),
-    ("cnn1d", "global"), ("crnn", "global"),
-    ("cnn2d", "window-mean"), ("cnn2d", "both"), ("mlp", "both"), ("cnn1d", "window-mean"),
-    ("cnn2d", "window-level")])
+@pytest.mark.parametrize("architecture,input_norm,pooling", [
+    ("dscnn", "global", "global-average"), ("cnn2d", "global", "global-average"),
+    ("parallel-cnn", "global", "global-average"), ("mlp", "global", "global-average"),
+    ("cnn1d", "global", "global-average"), ("crnn", "global", "global-average"),
+    ("cnn2d", "window-mean", "global-average"), ("cnn2d", "both", "global-average"),
+    ("mlp", "both", "global-average"), ("cnn1d", "window-mean", "global-average"),
+    ("cnn2d", "window-level", "global-average"),
+    ("cnn2d", "window-mean", "time-average"), ("cnn2d", "window-mean", "time-average-max"),
+    ("dscnn", "global", "time-average"), ("parallel-cnn", "global", "time-average-max")])
 def test_architecture_converts_to_integer_only_int8(tensorflow_available, representative,
-                                                     architecture, input_norm):
+                                                     architecture, input_norm, pooling):
     from emoedge.model_audit import audit_model
     from emoedge.quantize.convert import convert_int8
     from emoedge.train.models import ModelSpec, build_model, with_batch_one
 
     spec = ModelSpec(architecture=architecture, frames=FRAMES, channels=CHANNELS,
                      outputs=OUTPUTS, feature_mean=400.0, feature_std=150.0,
-                     input_norm=input_norm)
+                     input_norm=input_norm, pooling=pooling)
     model = build_model(spec)
     assert model.output_shape == (None, OUTPUTS)
     exported = with_batch_one(model, spec)
@@ -45,6 +49,8 @@ def test_architecture_converts_to_integer_only_int8(tensorflow_available, repres
         assert "ADD" not in audit.ops  # the export graph has no global offset to add
     if input_norm == "window-level":
         assert {"MEAN", "SUB"} <= set(audit.ops) and "ADD" not in audit.ops
+    if pooling == "time-average-max":
+        assert "MAX_POOL_2D" in audit.ops and "CONCATENATION" in audit.ops, audit.ops
     if (architecture, input_norm) in {("cnn2d", "window-mean"), ("cnn2d", "window-level")}:
         # ... and the scale folds into the first convolution when it follows directly
         assert "MUL" not in audit.ops, audit.ops
@@ -144,6 +150,41 @@ def test_speaker_norms_build_their_graph_norm_so_a_speaker_shift_reaches_the_mod
     assert np.abs(shifted - speaker(windows, training=False).numpy()).max() > 1e-2
 
 
+@pytest.mark.tf
+@pytest.mark.parametrize("pooling", ["time-average", "time-average-max"])
+def test_time_pooling_keeps_the_frequency_rows_that_global_pooling_averages(
+        tensorflow_available, representative, pooling):
+    # Same convolutions, pooled two ways: the time average of each frequency
+    # row, averaged over the rows, is the global average (every row holds
+    # the same number of frames), and the time maximum is at least the mean.
+    import tf_keras as keras
+
+    from emoedge.train.models import ModelSpec, build_model
+
+    def spec(pooling):
+        return ModelSpec(architecture="cnn2d", frames=FRAMES, channels=CHANNELS,
+                         outputs=OUTPUTS, feature_mean=400.0, feature_std=150.0,
+                         input_norm="window-mean", pooling=pooling)
+
+    global_model, time_model = build_model(spec("global-average")), build_model(spec(pooling))
+    time_model.set_weights(global_model.get_weights()[:-2] + time_model.get_weights()[-2:])
+    pooled_globally = next(layer for layer in global_model.layers
+                           if isinstance(layer, keras.layers.GlobalAveragePooling2D))
+    windows = representative[:4]
+    everywhere = keras.Model(global_model.input, pooled_globally.output)(windows).numpy()
+    average = keras.Model(time_model.input,
+                          time_model.get_layer("time_average").output)(windows).numpy()
+    rows, depth = CHANNELS // 16 + (CHANNELS % 16 > 0), 128
+    assert average.shape == (4, 1, rows, depth)
+    np.testing.assert_allclose(average.mean(axis=(1, 2)), everywhere, rtol=1e-5, atol=1e-6)
+    assert time_model.get_layer("logits").input.shape[-1] == rows * depth * (
+        2 if pooling == "time-average-max" else 1)
+    if pooling == "time-average-max":
+        maximum = keras.Model(time_model.input,
+                              time_model.get_layer("time_max").output)(windows).numpy()
+        assert (maximum >= average - 1e-6).all() and (maximum > average + 1e-3).any()
+
+
 @pytest.mark.parametrize("width, filters", [
     (1.0, [32, 64, 96, 128]), (1.2, [40, 80, 112, 152]), (0.25, [8, 16, 24, 32]),
     (0.1, [8, 8, 8, 16])])
@@ -163,6 +204,24 @@ def test_unknown_input_norm_is_refused():
     with pytest.raises(ValueError, match="unknown input_norm 'speaker'"):
         build_model(ModelSpec(architecture="cnn2d", frames=10, channels=4, outputs=2,
                               input_norm="speaker"))
+
+
+def test_unknown_pooling_is_refused():
+    pytest.importorskip("tf_keras")
+    from emoedge.train.models import ModelSpec, build_model
+
+    with pytest.raises(ValueError, match="unknown pooling 'max'; choose one of global-average"):
+        build_model(ModelSpec(architecture="cnn2d", frames=10, channels=4, outputs=2,
+                              pooling="max"))
+
+
+@pytest.mark.parametrize("architecture", ["mlp", "cnn1d", "crnn"])
+def test_time_pooling_is_refused_where_the_architecture_pools_in_its_own_way(architecture):
+    from emoedge.train.models import check_pooling
+
+    with pytest.raises(ValueError, match=f"{architecture} pools in its own way"):
+        check_pooling(architecture, "time-average")
+    check_pooling(architecture, "global-average")
 
 
 def test_unknown_architecture_is_refused():

@@ -19,6 +19,12 @@ from typing import Callable
 
 ARCHITECTURES = ("dscnn", "cnn2d", "parallel-cnn", "mlp", "cnn1d", "crnn")
 INPUT_NORMS = ("global", "window-mean", "window-level", "both", "speaker-mean", "speaker-both")
+# How the convolutional models (dscnn, cnn2d, parallel-cnn) pool their last
+# feature map into the vector the logits read: "global-average" averages over
+# time and frequency; "time-average" averages over time only and keeps each
+# frequency row apart; "time-average-max" keeps the time maximum of each row
+# beside its average.
+POOLINGS = ("global-average", "time-average", "time-average-max")
 # The input norms that shift the features per speaker before the model
 # (train/speaker_norm.py), each with the graph norm it then builds.
 SPEAKER_SHIFTED_NORMS = {"speaker-mean": "global", "speaker-both": "both"}
@@ -59,6 +65,8 @@ class ModelSpec:
             "speaker-both" build the "global" and "both" graphs, for
             features already shifted so each speaker's channel means are
             the population's (:mod:`emoedge.train.speaker_norm`).
+        pooling: one of :data:`POOLINGS`; the other architectures pool in
+            their own way and accept only "global-average".
     """
 
     architecture: str
@@ -71,6 +79,7 @@ class ModelSpec:
     feature_std: float = 1.0
     batch_norm_momentum: float = 0.9
     input_norm: str = "global"
+    pooling: str = "global-average"
 
 
 def build_model(spec: ModelSpec, *, batch_size: int | None = None, for_export: bool = False):
@@ -101,6 +110,7 @@ def build_model(spec: ModelSpec, *, batch_size: int | None = None, for_export: b
     if spec.input_norm not in INPUT_NORMS:
         raise ValueError(f"unknown input_norm {spec.input_norm!r}; "
                          f"choose one of {', '.join(INPUT_NORMS)}")
+    check_pooling(spec.architecture, spec.pooling)
     inputs = keras.Input((spec.frames, spec.channels, 1), batch_size=batch_size, name="features")
     std = spec.feature_std if spec.feature_std > 0 else 1.0
     if for_export and spec.input_norm in _CENTRING:
@@ -165,6 +175,30 @@ _CENTRING = {"window-mean": _remove_window_means, "window-level": _remove_window
 CHANNEL_MULTIPLE = 8
 
 
+def check_pooling(architecture: str, pooling: str) -> None:
+    """Raise ValueError unless ``architecture`` can pool as ``pooling`` asks."""
+    if pooling not in POOLINGS:
+        raise ValueError(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLINGS)}")
+    if pooling != "global-average" and architecture not in _POOLED_ARCHITECTURES:
+        raise ValueError(f"pooling {pooling!r} applies to {', '.join(_POOLED_ARCHITECTURES)}; "
+                         f"{architecture} pools in its own way (use global-average)")
+
+
+def _pool(x, spec: ModelSpec, keras):
+    """The last feature map (batch, time, frequency, depth) as one vector per
+    window: (batch, depth) for "global-average", (batch, frequency * depth)
+    for "time-average", twice that for "time-average-max". Built from
+    AVERAGE_POOL_2D, MAX_POOL_2D and RESHAPE, which full int8 knows."""
+    if spec.pooling == "global-average":
+        return keras.layers.GlobalAveragePooling2D()(x)
+    over_time = (x.shape[1], 1)
+    rows = [keras.layers.AveragePooling2D(over_time, name="time_average")(x)]
+    if spec.pooling == "time-average-max":
+        rows.append(keras.layers.MaxPooling2D(over_time, name="time_max")(x))
+    x = rows[0] if len(rows) == 1 else keras.layers.Concatenate()(rows)
+    return keras.layers.Flatten()(x)
+
+
 def _width(spec: ModelSpec, channels: int) -> int:
     """``channels`` scaled by ``spec.width``, to the nearest multiple of
     :data:`CHANNEL_MULTIPLE` (at least one multiple)."""
@@ -182,21 +216,21 @@ def _conv_bn_relu(x, keras, spec, filters, kernel, strides=(1, 1), depthwise=Fal
 
 def _dscnn(x, spec, keras):
     """Depthwise-separable CNN (Hello Edge style): one strided conv, then 4
-    depthwise + pointwise blocks, global average pooling."""
+    depthwise + pointwise blocks, then :func:`_pool`."""
     filters = _width(spec, 64)
     x = _conv_bn_relu(x, keras, spec, filters, (10, 4), strides=(2, 2))
     for _ in range(4):
         x = _conv_bn_relu(x, keras, spec, filters, (3, 3), depthwise=True)
         x = _conv_bn_relu(x, keras, spec, filters, (1, 1))
-    return keras.layers.GlobalAveragePooling2D()(x)
+    return _pool(x, spec, keras)
 
 
 def _cnn2d(x, spec, keras):
-    """Four conv blocks (32/64/96/128 channels), each pooled by 2."""
+    """Four conv blocks (32/64/96/128 channels), each pooled by 2, then :func:`_pool`."""
     for filters in (32, 64, 96, 128):
         x = _conv_bn_relu(x, keras, spec, _width(spec, filters), (3, 3))
         x = keras.layers.MaxPooling2D((2, 2), padding="same")(x)
-    return keras.layers.GlobalAveragePooling2D()(x)
+    return _pool(x, spec, keras)
 
 
 def _parallel_cnn(x, spec, keras):
@@ -209,7 +243,7 @@ def _parallel_cnn(x, spec, keras):
     for filters in (64, 96):
         x = _conv_bn_relu(x, keras, spec, _width(spec, filters), (3, 3))
         x = keras.layers.MaxPooling2D((2, 2), padding="same")(x)
-    return keras.layers.GlobalAveragePooling2D()(x)
+    return _pool(x, spec, keras)
 
 
 def _mlp(x, spec, keras):
@@ -251,6 +285,8 @@ def _crnn(x, spec, keras):
                              recurrent_activation="sigmoid", recurrent_dropout=0.0,
                              unroll=False, use_bias=True)(x)
 
+
+_POOLED_ARCHITECTURES = ("dscnn", "cnn2d", "parallel-cnn")
 
 _BUILDERS: dict[str, Callable] = {
     "dscnn": _dscnn,

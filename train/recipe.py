@@ -117,18 +117,22 @@ class ModelSection:
     its speaker, drawn per clip, so training sees offsets as rough as a
     device's after it has heard n utterances; ``speaker_heard_clips_up_to``
     n > 0 draws that count too, per clip, from 0 (nothing heard) to n, as
-    over a device's session from its first utterance on."""
+    over a device's session from its first utterance on. ``pooling`` is how
+    a convolutional model reduces its last feature map
+    (:data:`emoedge.train.models.POOLINGS`)."""
 
     architecture: str = "dscnn"
     width: float = 1.0
     dropout: float = 0.3
     input_norm: str = "global"
+    pooling: str = "global-average"
     speaker_heard_clips: int = 0
     speaker_heard_clips_up_to: int = 0
 
     def __post_init__(self) -> None:
-        from .models import SPEAKER_SHIFTED_NORMS
+        from .models import SPEAKER_SHIFTED_NORMS, check_pooling
 
+        check_pooling(self.architecture, self.pooling)
         for name in ("speaker_heard_clips", "speaker_heard_clips_up_to"):
             count = getattr(self, name)
             if count < 0:

@@ -197,6 +197,7 @@ class FoldTrainer:
                          frames=self.window_frames, channels=self.recipe.frontend.num_channels,
                          outputs=outputs, width=self.recipe.model.width,
                          dropout=self.recipe.model.dropout, input_norm=self.recipe.model.input_norm,
+                         pooling=self.recipe.model.pooling,
                          feature_mean=float(frames.mean()),
                          feature_std=float(frames.std()))
 
