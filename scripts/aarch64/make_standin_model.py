@@ -66,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     spec = ModelSpec(architecture=recipe.model.architecture, frames=frames,
                      channels=config.num_channels, outputs=len(labels),
                      width=recipe.model.width, input_norm=recipe.model.input_norm,
+                     pooling=recipe.model.pooling,
                      feature_mean=float(representative.mean()),
                      feature_std=float(representative.std()))
     content = convert_int8(build_model(spec, batch_size=1), representative)
