@@ -831,3 +831,26 @@ def test_a_float_card_of_validation_speakers_needs_a_run_that_had_them(
             float_card(str(tmp_path / "run"), held_out="test", data_root=None,
                        speaker_shift=OffsetClips(**shift), cache_dir=str(tmp_path / "cache"),
                        progress=False)
+
+
+def test_a_run_trained_with_time_pooling_saves_and_reloads_it(tensorflow_available, tmp_path,
+                                                               manifest):
+    # The pooling chosen in the recipe reaches the fold's spec.json, so the
+    # saved weights load into the graph they were trained in, and evaluating
+    # the run again gives its own figures back.
+    from emoedge.train.evaluate import evaluate_run
+    from emoedge.train.recipe import load_recipe
+    from emoedge.train.trainer import load_fold_model, run_training
+
+    recipe = load_recipe(_recipe(tmp_path, manifest, architecture="cnn2d", epochs=2),
+                         ['model.pooling="time-average-max"', "model.width=0.25"])
+    result = run_training(recipe, tmp_path / "run", data_root=None,
+                          cache_dir=tmp_path / "cache", progress=False, export=False)
+    (fold,) = result.folds
+    spec, model = load_fold_model(fold.directory)
+    assert spec.pooling == "time-average-max"
+    assert model.get_layer("time_max") is not None
+    assert "(width 0.25, pooling `time-average-max`)" in (tmp_path / "run" / "report.md").read_text()
+    again = evaluate_run(str(tmp_path / "run"), data_root=None,
+                         cache_dir=str(tmp_path / "cache"), progress=False)
+    assert again["ua"]["values"] == pytest.approx(result.summary["ua"]["values"])

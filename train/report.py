@@ -107,7 +107,9 @@ def write_report(run: pathlib.Path, recipe, results, summary: dict, features: di
     lines = [f"# emoedge training run: {run.name}", ""]
     for warning in summary.get("warnings", []):
         lines += [f"> **Warning:** {warning}", ""]
-    lines += [f"Model `{recipe.model.architecture}` (width {recipe.model.width}), "
+    pooling = ("" if recipe.model.pooling == "global-average"
+               else f", pooling `{recipe.model.pooling}`")
+    lines += [f"Model `{recipe.model.architecture}` (width {recipe.model.width}{pooling}), "
               f"window {recipe.window.window_ms} ms / hop {recipe.window.hop_ms} ms, "
               f"split `{recipe.data.split}`, seeds {list(recipe.training.seeds)}.", "",
               "Test metrics are computed once per fold on held-out speakers; "
