@@ -184,6 +184,8 @@ def test_kept_epoch_weights_give_back_the_runs_own_average_and_others(
     assert sorted(p.name for p in (fold / "epoch_weights").iterdir()) == [
         f"epoch_{e:03d}.npz" for e in range(5)]
     assert not (pathlib.Path(plain.directory) / "epoch_weights").exists()
+    assert [json.loads((tmp_path / run / "run.json").read_text())["keep_epoch_weights"]
+            for run in ("plain", "kept")] == [False, True]
 
     def saved_arrays(run):
         return load_fold_model(run / fold.name)[1].get_weights()
@@ -854,3 +856,26 @@ def test_a_run_trained_with_time_pooling_saves_and_reloads_it(tensorflow_availab
     again = evaluate_run(str(tmp_path / "run"), data_root=None,
                          cache_dir=str(tmp_path / "cache"), progress=False)
     assert again["ua"]["values"] == pytest.approx(result.summary["ua"]["values"])
+
+
+@pytest.mark.parametrize("started_with", [True, False])
+def test_a_run_resumes_only_with_the_keep_epoch_weights_it_started_with(tmp_path, manifest,
+                                                                        started_with):
+    from emoedge.train.recipe import RecipeError, load_recipe
+    from emoedge.train.resume import check_kept_epoch_weights
+    from emoedge.train.trainer import run_training, write_json
+
+    recipe = load_recipe(_recipe(tmp_path, manifest, epochs=3))
+    run = tmp_path / "run"
+    run.mkdir()
+    write_json(run / "run.json", {"recipe": recipe.to_dict(), "keep_epoch_weights": started_with})
+    started = "with" if started_with else "without"
+    with pytest.raises(RecipeError, match=f"was started {started} --keep-epoch-weights; "
+                                          f"resume it {started} the flag"):
+        run_training(recipe, run, data_root=None, cache_dir=tmp_path / "cache", progress=False,
+                     resume=True, keep_epoch_weights=not started_with)
+    assert sorted(p.name for p in run.iterdir()) == ["run.json"]
+    check_kept_epoch_weights(run, started_with)
+    # a run recorded before the flag was recorded resumes either way
+    write_json(run / "run.json", {"recipe": recipe.to_dict()})
+    check_kept_epoch_weights(run, not started_with)

@@ -46,6 +46,26 @@ def check_run_directory(run: pathlib.Path, recipe: Recipe, *, resume: bool) -> N
                           "or choose another --out")
 
 
+def check_kept_epoch_weights(run: pathlib.Path, keep_epoch_weights: bool) -> None:
+    """Refuse to resume a run with ``--keep-epoch-weights`` other than it
+    started with: kept epochs with a gap cannot be averaged again
+    (:mod:`.epoch_weights`), and a run that never kept them cannot start now.
+    Runs recorded before the flag was (``run.json`` without it) pass.
+
+    Raises:
+        RecipeError: ``run.json`` records the other setting.
+    """
+    record_path = run / "run.json"
+    if not record_path.exists():
+        return
+    recorded = json.loads(record_path.read_text()).get("keep_epoch_weights")
+    if recorded is None or recorded == keep_epoch_weights:
+        return
+    started = "with" if recorded else "without"
+    raise RecipeError(f"{run} was started {started} --keep-epoch-weights; resume it "
+                      f"{started} the flag, so its kept epochs have no gap")
+
+
 def changes_since_recorded(run: pathlib.Path, recipe: Recipe) -> list[str] | None:
     """How ``recipe`` differs from the one recorded in ``run/run.json``
     (see :func:`recipe_differences`); None if ``run`` holds no run."""

@@ -31,7 +31,8 @@ from .features import FeatureCache, FeatureJob, default_cache_dir, extract
 from .machine import write_machine
 from .metrics import classification_report, mean_and_std, regression_report
 from .recipe import Recipe, RecipeError, load_recipe, resolve_sources
-from .resume import check_run_directory, check_same_split, finished_metrics
+from .resume import (check_kept_epoch_weights, check_run_directory, check_same_split,
+                     finished_metrics)
 from .speaker_norm import OffsetClips, normalise_by_speaker
 
 EpochCallback = Callable[[int, float], None]
@@ -554,7 +555,9 @@ def run_training(recipe: Recipe, run_dir: str | os.PathLike, *, data_root: str |
 
         check_exportable(recipe)
     check_run_directory(run, recipe, resume=resume)
-    splits, features, cache = _start_run(run, recipe, data_root, cache_dir, workers, progress)
+    check_kept_epoch_weights(run, keep_epoch_weights)
+    splits, features, cache = _start_run(run, recipe, data_root, cache_dir, workers, progress,
+                                         keep_epoch_weights)
     labels = recipe.output_names
     results = []
     for seed in seeds or recipe.training.seeds:
@@ -572,7 +575,8 @@ def run_training(recipe: Recipe, run_dir: str | os.PathLike, *, data_root: str |
 
 
 def _start_run(run: pathlib.Path, recipe: Recipe, data_root: str | None,
-               cache_dir: str | os.PathLike | None, workers: int, progress: bool):
+               cache_dir: str | os.PathLike | None, workers: int, progress: bool,
+               keep_epoch_weights: bool):
     """Write the run's recipe, record and data summary; returns its splits,
     every clip's features (augmented copies of the training clips too) and
     the feature cache."""
@@ -586,6 +590,7 @@ def _start_run(run: pathlib.Path, recipe: Recipe, data_root: str | None,
     splits = make_splits(recipe, clips)
     write_json(run / "run.json", {"emoedge_version": emoedge.__version__,
                                   "recipe": recipe.to_dict(), "data_root": data_root,
+                                  "keep_epoch_weights": keep_epoch_weights,
                                   "splits": [s.name for s in splits]})
     write_json(run / "data_summary.json", summarise(clips))
     training_keys = {clip_key(c) for s in splits for c in s.train}
