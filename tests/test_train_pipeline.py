@@ -879,3 +879,38 @@ def test_a_run_resumes_only_with_the_keep_epoch_weights_it_started_with(tmp_path
     # a run recorded before the flag was recorded resumes either way
     write_json(run / "run.json", {"recipe": recipe.to_dict()})
     check_kept_epoch_weights(run, not started_with)
+
+
+def test_fold1_seed_cards_script_scores_each_seed_once_and_keeps_its_card(
+        tensorflow_available, tmp_path, manifest):
+    import gzip
+    import os
+    import subprocess
+    import sys
+
+    from emoedge.train.recipe import load_recipe
+    from emoedge.train.trainer import run_training
+
+    recipe = load_recipe(_recipe(tmp_path, manifest, architecture="cnn2d", epochs=2))
+    run_training(recipe, tmp_path / "screen_s0", data_root=None, cache_dir=tmp_path / "cache",
+                 progress=False, export=False)
+    script = pathlib.Path(__file__).resolve().parents[1] / "scripts" / "fold1_seed_cards.sh"
+    env = dict(os.environ, EMOEDGE_DATA=str(tmp_path), EMOEDGE_CACHE=str(tmp_path / "cache"),
+               EMOEDGE_CARDS_DIR=str(tmp_path / "cards"),
+               PATH=f"{pathlib.Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    (tmp_path / "cards").mkdir()
+    machine = "avx512" if " avx512f" in pathlib.Path("/proc/cpuinfo").read_text() else "avx2"
+    kept = tmp_path / "cards" / f"screen_fold1_seed0_{machine}.card.json.gz"
+
+    def score():
+        subprocess.run(["bash", str(script), "screen", str(tmp_path / "screen"), "0"],
+                       env=env, check=True, capture_output=True, text=True)
+        return json.loads(gzip.decompress(kept.read_bytes()))
+
+    card = score()
+    assert card == json.loads((tmp_path / "screen_card_s0" / "card.json").read_text())
+    assert card["held_out"] == "each fold's val speakers (float models)"
+    assert card["models"][0]["path"] == str(tmp_path / "screen_s0" / "split0_seed0")
+    # a scored seed is not scored again: its run may be gone
+    (tmp_path / "screen_s0").rename(tmp_path / "moved")
+    assert score() == card
