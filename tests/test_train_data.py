@@ -842,3 +842,4 @@ def test_the_readme_recipe_example_loads_so_none_of_its_keys_is_stale(tmp_path):
     (tmp_path / "example.toml").write_text(example)
     recipe = load_recipe(tmp_path / "example.toml")
     assert recipe.model.speaker_heard_clips == 0 and recipe.model.architecture == "dscnn"
+    assert recipe.augment_variants == 1 and recipe.model.pooling == "global-average"
