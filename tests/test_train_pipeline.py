@@ -881,7 +881,7 @@ def test_a_run_resumes_only_with_the_keep_epoch_weights_it_started_with(tmp_path
     check_kept_epoch_weights(run, not started_with)
 
 
-def test_fold1_seed_cards_script_scores_each_seed_once_and_keeps_its_card(
+def test_seed_cards_script_scores_each_seed_once_and_keeps_its_card(
         tensorflow_available, tmp_path, manifest):
     import gzip
     import os
@@ -894,16 +894,16 @@ def test_fold1_seed_cards_script_scores_each_seed_once_and_keeps_its_card(
     recipe = load_recipe(_recipe(tmp_path, manifest, architecture="cnn2d", epochs=2))
     run_training(recipe, tmp_path / "screen_s0", data_root=None, cache_dir=tmp_path / "cache",
                  progress=False, export=False)
-    script = pathlib.Path(__file__).resolve().parents[1] / "scripts" / "fold1_seed_cards.sh"
+    script = pathlib.Path(__file__).resolve().parents[1] / "scripts" / "seed_cards.sh"
     env = dict(os.environ, EMOEDGE_DATA=str(tmp_path), EMOEDGE_CACHE=str(tmp_path / "cache"),
                EMOEDGE_CARDS_DIR=str(tmp_path / "cards"),
                PATH=f"{pathlib.Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     (tmp_path / "cards").mkdir()
     machine = "avx512" if " avx512f" in pathlib.Path("/proc/cpuinfo").read_text() else "avx2"
-    kept = tmp_path / "cards" / f"screen_fold1_seed0_{machine}.card.json.gz"
+    kept = tmp_path / "cards" / f"screen_fold2_seed0_{machine}.card.json.gz"
 
     def score():
-        subprocess.run(["bash", str(script), "screen", str(tmp_path / "screen"), "0"],
+        subprocess.run(["bash", str(script), "screen", "2", str(tmp_path / "screen"), "0"],
                        env=env, check=True, capture_output=True, text=True)
         return json.loads(gzip.decompress(kept.read_bytes()))
 

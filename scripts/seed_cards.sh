@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Score a fold-1 screen's runs, one per seed, as float cards of fold 1's
-# validation speakers, and keep them beside the other rounds' cards:
+# Score a round's runs of one fold, one run per seed, as float cards of the
+# fold's validation speakers, and keep them beside the other rounds' cards:
 #
-#   scripts/fold1_seed_cards.sh NAME RUN_PREFIX [SEED ...]   (default seeds 0 1 2;
-#                                                             EMOEDGE_DATA must be set)
+#   scripts/seed_cards.sh NAME FOLD RUN_PREFIX [SEED ...]   (default seeds 0 1 2;
+#                                                            EMOEDGE_DATA must be set)
 #
-# RUN_PREFIX_sS is seed S's run directory; its card is written to
-# docs/runs/val_by_corpus/cards/NAME_fold1_seedS_MACHINE.card.json.gz (or
+# RUN_PREFIX_sS is seed S's run directory (trained on fold FOLD alone); its
+# card is written to
+# docs/runs/val_by_corpus/cards/NAME_foldFOLD_seedS_MACHINE.card.json.gz (or
 # into EMOEDGE_CARDS_DIR, if set), where
 # MACHINE (avx512 or avx2) names the vector extensions that decided the
 # float kernels, so that a pair is judged only between cards of one machine.
@@ -14,9 +15,11 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
-name=${1:?usage: fold1_seed_cards.sh NAME RUN_PREFIX [SEED ...]}
-prefix=${2:?usage: fold1_seed_cards.sh NAME RUN_PREFIX [SEED ...]}
-seeds=("${@:3}")
+usage="usage: seed_cards.sh NAME FOLD RUN_PREFIX [SEED ...]"
+name=${1:?$usage}
+fold=${2:?$usage}
+prefix=${3:?$usage}
+seeds=("${@:4}")
 [ ${#seeds[@]} -gt 0 ] || seeds=(0 1 2)
 : "${EMOEDGE_DATA:?set EMOEDGE_DATA to the corpora root}"
 export EMOEDGE_CACHE=${EMOEDGE_CACHE:-/tmp/emoedge-cache}
@@ -27,6 +30,6 @@ for s in "${seeds[@]}"; do
     out=${prefix}_card_s$s  # keyed by seed: one seed's cards never stand in for another's
     [ -f "$out/card.json" ] || emoedge evaluate "${prefix}_s$s" --data "$EMOEDGE_DATA" -q \
         --held-out val --seed "$s" --card "$out" > /dev/null
-    gzip -nc "$out/card.json" > "$cards/${name}_fold1_seed${s}_${machine}.card.json.gz"
+    gzip -nc "$out/card.json" > "$cards/${name}_fold${fold}_seed${s}_${machine}.card.json.gz"
     echo "${name} seed $s: $out/card.json"
 done
