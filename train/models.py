@@ -188,7 +188,8 @@ def _pool(x, spec: ModelSpec, keras):
     """The last feature map (batch, time, frequency, depth) as one vector per
     window: (batch, depth) for "global-average", (batch, frequency * depth)
     for "time-average", twice that for "time-average-max". Built from
-    AVERAGE_POOL_2D, MAX_POOL_2D and RESHAPE, which full int8 knows."""
+    AVERAGE_POOL_2D, MAX_POOL_2D, CONCATENATION and RESHAPE, which full int8
+    knows (the conversion test checks it)."""
     if spec.pooling == "global-average":
         return keras.layers.GlobalAveragePooling2D()(x)
     over_time = (x.shape[1], 1)
