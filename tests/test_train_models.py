@@ -206,6 +206,27 @@ def test_unknown_input_norm_is_refused():
                               input_norm="speaker"))
 
 
+def test_a_recipe_model_section_reaches_the_spec_in_every_setting_they_share():
+    # The stand-in script once built its spec by hand and left pooling out;
+    # one function now carries every shared setting, at non-default values.
+    import dataclasses
+
+    from emoedge.train.models import ModelSpec, spec_from_recipe
+    from emoedge.train.recipe import ModelSection, load_recipe
+
+    recipe = load_recipe(None, ['model.architecture="cnn2d"', "model.width=0.75",
+                                "model.dropout=0.2", 'model.input_norm="window-level"',
+                                'model.pooling="time-average"', "frontend.num_channels=32"])
+    spec = spec_from_recipe(recipe, frames=98, outputs=3, feature_mean=5.0, feature_std=2.0)
+    shared = ({f.name for f in dataclasses.fields(ModelSpec)}
+              & {f.name for f in dataclasses.fields(ModelSection)})
+    assert shared == {"architecture", "width", "dropout", "input_norm", "pooling"}
+    assert {name: getattr(spec, name) for name in shared} == {
+        name: getattr(recipe.model, name) for name in shared}
+    assert (spec.frames, spec.channels, spec.outputs, spec.feature_mean, spec.feature_std) == (
+        98, 32, 3, 5.0, 2.0)
+
+
 def test_unknown_pooling_is_refused():
     pytest.importorskip("tf_keras")
     from emoedge.train.models import ModelSpec, build_model

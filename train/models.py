@@ -82,6 +82,20 @@ class ModelSpec:
     pooling: str = "global-average"
 
 
+def spec_from_recipe(recipe, *, frames: int, outputs: int, feature_mean: float,
+                     feature_std: float) -> ModelSpec:
+    """The ModelSpec a recipe's ``[model]`` section asks for, at ``frames``
+    frames of the recipe frontend's channels. Every setting of the section
+    that ModelSpec has goes across here, once, so the trainer and the
+    stand-in of a model not trained yet (scripts/aarch64) build one graph."""
+    section = recipe.model
+    return ModelSpec(architecture=section.architecture, frames=frames,
+                     channels=recipe.frontend.num_channels, outputs=outputs,
+                     width=section.width, dropout=section.dropout,
+                     input_norm=section.input_norm, pooling=section.pooling,
+                     feature_mean=feature_mean, feature_std=feature_std)
+
+
 def build_model(spec: ModelSpec, *, batch_size: int | None = None, for_export: bool = False):
     """A compiled-free tf_keras model for ``spec``.
 

@@ -190,17 +190,13 @@ class FoldTrainer:
 
     # model -----------------------------------------------------------------
     def model_spec(self, train: list[ClipFeatures]):
-        from .models import ModelSpec
+        from .models import spec_from_recipe
 
         frames = np.concatenate([c.variants[0] for c in train]).astype(np.float64)
         outputs = len(self.recipe.training.targets) if self.regression else len(self.labels)
-        return ModelSpec(architecture=self.recipe.model.architecture,
-                         frames=self.window_frames, channels=self.recipe.frontend.num_channels,
-                         outputs=outputs, width=self.recipe.model.width,
-                         dropout=self.recipe.model.dropout, input_norm=self.recipe.model.input_norm,
-                         pooling=self.recipe.model.pooling,
-                         feature_mean=float(frames.mean()),
-                         feature_std=float(frames.std()))
+        return spec_from_recipe(self.recipe, frames=self.window_frames, outputs=outputs,
+                                feature_mean=float(frames.mean()),
+                                feature_std=float(frames.std()))
 
     def build(self, spec, steps_per_epoch: int, init_weights: str | None):
         import tf_keras as keras

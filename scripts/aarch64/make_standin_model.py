@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     from emoedge.quantize.convert import convert_int8
     from emoedge.quantize.export import embed_metadata, write_model_atomically
     from emoedge.train.export import tensor_specs
-    from emoedge.train.models import ModelSpec, build_model
+    from emoedge.train.models import build_model, spec_from_recipe
     from emoedge.train.recipe import load_recipe
 
     recipe = load_recipe(options.recipe)
@@ -63,12 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     frames = config.num_frames(recipe.window.window_ms * config.sample_rate_hz // 1000)
     representative = representative_windows(config, frames, 200, options.seed)
     labels = tuple(recipe.data.labels)
-    spec = ModelSpec(architecture=recipe.model.architecture, frames=frames,
-                     channels=config.num_channels, outputs=len(labels),
-                     width=recipe.model.width, input_norm=recipe.model.input_norm,
-                     pooling=recipe.model.pooling,
-                     feature_mean=float(representative.mean()),
-                     feature_std=float(representative.std()))
+    spec = spec_from_recipe(recipe, frames=frames, outputs=len(labels),
+                            feature_mean=float(representative.mean()),
+                            feature_std=float(representative.std()))
     content = convert_int8(build_model(spec, batch_size=1), representative)
     model_input, model_output = tensor_specs(content)
     metadata = ModelMetadata(
