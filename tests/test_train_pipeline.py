@@ -914,3 +914,69 @@ def test_seed_cards_script_scores_each_seed_once_and_keeps_its_card(
     # a scored seed is not scored again: its run may be gone
     (tmp_path / "screen_s0").rename(tmp_path / "moved")
     assert score() == card
+
+
+def test_an_ensemble_card_averages_the_members_of_each_split(
+        tensorflow_available, tmp_path, manifest, capsys):
+    """A model averaged with itself scores as the model alone; where two
+    seeds agree on a clip, their average does too; members scored on other
+    clips, other labels or a single model are refused."""
+    import gzip
+
+    from emoedge.train.ensemble_card import ensemble_card, main
+    from emoedge.train.evaluate import _run_features, float_card, fold_outputs
+    from emoedge.train.recipe import RecipeError, load_recipe
+    from emoedge.train.trainer import open_finished_run, run_training
+
+    def train(name, overrides):
+        recipe = load_recipe(_recipe(tmp_path, manifest, epochs=2), overrides)
+        run_training(recipe, tmp_path / name, data_root=None, cache_dir=tmp_path / "cache",
+                     progress=False, export=False)
+        return str(tmp_path / name)
+
+    seeds = train("seeds", ["training.seeds=[0, 1]"])
+    cache = str(tmp_path / "cache")
+    single = float_card(seeds, held_out="test", data_root=None, seed=0, cache_dir=cache,
+                        progress=False)
+    alone = train("alone", ["training.seeds=[0]"])
+    doubled = ensemble_card([alone, alone], held_out="test", data_root=None, cache_dir=cache,
+                            progress=False)
+    assert doubled["per_model"] == single["per_model"]
+    assert len(doubled["models"]) == 2
+
+    both = ensemble_card([seeds], held_out="test", data_root=None, cache_dir=cache,
+                         progress=False)
+    assert len(both["per_model"]) == 1 and len(both["models"]) == 2
+    assert "averaged over the 2 models of 1 split" in both["held_out"]
+    other = float_card(seeds, held_out="test", data_root=None, seed=1, cache_dir=cache,
+                       progress=False)
+    rows = [card["per_model"][0]["manifest"]["predictions"] for card in (single, other, both)]
+    agreed = [(a["clean"], c["clean"]) for a, b, c in zip(*rows, strict=True)
+              if a["clean"] == b["clean"]]
+    assert agreed and all(a == c for a, c in agreed)
+    finished = open_finished_run(seeds, None)
+    features = _run_features(finished, cache, progress=False)
+    labels = list(finished.recipe.output_names)
+    probabilities = [fold_outputs(finished, fold, features, labels, "test")[1]
+                     for fold in finished.record["folds"]]
+    mean = np.mean(probabilities, axis=0)
+    assert [labels[i] for i in mean.argmax(axis=1)] == [row["clean"] for row in rows[2]]
+    # the seeds' probabilities differ, so a member given alone would not pass
+    assert not np.allclose(*probabilities)
+
+    with pytest.raises(RecipeError, match="at least two fold models; 1 given"):
+        ensemble_card([alone], held_out="test", data_root=None, cache_dir=cache, progress=False)
+    with pytest.raises(ValueError, match="'val' or 'test'"):
+        ensemble_card([alone, alone], held_out="train", data_root=None, cache_dir=cache)
+    shuffled = train("shuffled", ["data.test_fraction=0.3"])
+    with pytest.raises(RecipeError, match="score other clips in split"):
+        ensemble_card([alone, shuffled], held_out="test", data_root=None, cache_dir=cache,
+                      progress=False)
+
+    out = tmp_path / "ensemble.card.json.gz"
+    assert main([seeds, "--held-out", "test", "-o", str(out), "--cache", cache, "-q"]) == 0
+    assert json.loads(gzip.decompress(out.read_bytes())) == json.loads(json.dumps(both))
+    assert "| manifest |" in capsys.readouterr().out
+    assert main([alone, "-o", str(tmp_path / "none.json"), "--cache", cache, "-q"]) == 2
+    assert "error: an ensemble needs at least two" in capsys.readouterr().err
+    assert not (tmp_path / "none.json").exists()

@@ -8,6 +8,9 @@ speaker hashing), each fold's model is rebuilt from its ``spec.json`` and
 from __future__ import annotations
 
 import json
+from typing import Sequence
+
+import numpy as np
 
 from .recipe import RecipeError
 from .speaker_norm import OffsetClips
@@ -101,8 +104,20 @@ def _score_fold(finished, fold: dict, features: dict, labels: list[str], held_ou
     """One fold's float model on its ``held_out`` speakers: the card rows per
     corpus (path, true label, "clean" prediction) and the model's entry
     (directory, seed, the machine that trained it)."""
+    chosen, outputs, model = fold_outputs(finished, fold, features, labels, held_out)
+    return card_rows(chosen, outputs, labels, root), model
+
+
+def fold_outputs(finished, fold: dict, features: dict, labels: list[str],
+                 held_out: str) -> tuple[list, np.ndarray, dict]:
+    """One fold's float model on its ``held_out`` speakers: their clips, the
+    model's clip-level probabilities (clips, labels) and the model's entry
+    (directory, seed, the machine that trained it).
+
+    Raises:
+        RecipeError: the fold has no ``held_out`` speakers.
+    """
     from .machine import read_machine
-    from .model_card import relative_path
     from .trainer import FoldTrainer
 
     directory = finished.directory / fold["directory"]
@@ -114,13 +129,22 @@ def _score_fold(finished, fold: dict, features: dict, labels: list[str], held_ou
     _, model = trainer.load_saved_model()
     outputs = trainer.predict_clips(model, trainer.clip_features(chosen, features,
                                                                  with_variants=False))
+    return list(chosen), outputs, {"path": str(directory), "seed": fold["seed"],
+                                   "trained_on": read_machine(directory)}
+
+
+def card_rows(clips, outputs: np.ndarray, labels: Sequence[str],
+              root: str) -> dict[str, list[dict]]:
+    """Card rows per corpus: each clip's path (relative to ``root``), true
+    label and "clean" prediction, the argmax of its row of ``outputs``."""
+    from .model_card import relative_path
+
     rows: dict[str, list[dict]] = {}
-    for clip, output in zip(chosen, outputs):
+    for clip, output in zip(clips, outputs):
         rows.setdefault(clip.corpus, []).append({
             "path": relative_path(clip.path, root), "true": clip.label,
             "clean": labels[int(output.argmax())]})
-    return rows, {"path": str(directory), "seed": fold["seed"],
-                  "trained_on": read_machine(directory)}
+    return rows
 
 
 def run_originals(finished, cache_dir: str | None, *, progress: bool) -> dict:
