@@ -54,7 +54,23 @@ def test_a_speaker_shift_is_kept_and_a_clip_may_recur_across_folds():
     assert merged["summary"]["ravdess"]["clean"]["ua"]["mean"] == pytest.approx(0.75)
 
 
+def _ensemble(folder: str, sad_right: int, seeds=(0, 1, 2)) -> dict:
+    card = _fold(folder, sad_right)
+    card["models"] = [{"path": f"/runs/{folder}_s{s}", "seed": s} for s in seeds]
+    card["ensemble"] = f"clip probabilities averaged over the {len(seeds)} models of 1 split(s)"
+    return card
+
+
+def test_ensemble_cards_of_the_same_seeds_merge_and_say_so():
+    merged = merge_cards([_ensemble("f2", 2), _ensemble("f3", 4)], ["a", "b"])
+    assert merged["ensemble"] == "clip probabilities averaged over the 3 models of 1 split(s)"
+    assert len(merged["models"]) == 6
+    assert merged["summary"]["ravdess"]["clean"]["ua"]["mean"] == pytest.approx(0.875)
+
+
 @pytest.mark.parametrize("cards, message", [
+    ([_ensemble("f2", 2), _ensemble("f3", 2, seeds=(0, 1))], "other seeds"),
+    ([_ensemble("f2", 2), _fold("f3", 2)], "ensemble cards with ensemble cards only"),
     ([_fold("f2", 2)], "two or more cards"),
     ([_fold("f2", 2), _fold("f3", 2, held_out="each fold's test speakers")], "scored"),
     ([_fold("f2", 2, shift="not at all"), _fold("f3", 2)], "shifted held-out clips"),

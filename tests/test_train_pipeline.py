@@ -947,7 +947,8 @@ def test_an_ensemble_card_averages_the_members_of_each_split(
     both = ensemble_card([seeds], held_out="test", data_root=None, cache_dir=cache,
                          progress=False)
     assert len(both["per_model"]) == 1 and len(both["models"]) == 2
-    assert "averaged over the 2 models of 1 split" in both["held_out"]
+    assert both["ensemble"] == "clip probabilities averaged over the 2 models of 1 split(s)"
+    assert both["held_out"] == single["held_out"]
     other = float_card(seeds, held_out="test", data_root=None, seed=1, cache_dir=cache,
                        progress=False)
     rows = [card["per_model"][0]["manifest"]["predictions"] for card in (single, other, both)]

@@ -37,10 +37,12 @@ def merge_cards(cards: Sequence[dict], names: Sequence[str]) -> dict:
         names: what to call each card in an error, in the same order.
     Returns:
         a card with ``models``, ``held_out``, ``per_model``, ``summary`` and,
-        when the cards have one, their ``speaker_shift``.
+        when the cards have them, their ``speaker_shift`` and the first
+        card's ``ensemble``.
     Raises:
         ValueError: fewer than two cards; cards over other kinds of held-out
-            speakers, other speaker shifts or other seeds; a fold given twice.
+            speakers, other speaker shifts or other seeds; an ensemble's card
+            with another; a fold given twice.
     """
     if len(cards) < 2:
         raise ValueError("give two or more cards to merge")
@@ -52,14 +54,18 @@ def merge_cards(cards: Sequence[dict], names: Sequence[str]) -> dict:
         if card.get("speaker_shift") != first.get("speaker_shift"):
             raise ValueError(f"{name} shifted held-out clips {_shift(card)}, "
                              f"{first_name} {_shift(first)}")
+        if ("ensemble" in card) != ("ensemble" in first):
+            raise ValueError(f"{name} and {first_name}: merge ensemble cards with ensemble "
+                             "cards only")
     _check_one_seed(cards, names)
     _check_each_fold_once(cards, names)
     per_model = [model for card in cards for model in card["per_model"]]
     merged = {"models": [model for card in cards for model in card.get("models", [])],
               "held_out": held_out_speakers(first), "per_model": per_model,
               "summary": combine(per_model)}
-    if "speaker_shift" in first:
-        merged["speaker_shift"] = first["speaker_shift"]
+    for key in ("speaker_shift", "ensemble"):
+        if key in first:
+            merged[key] = first[key]
     return merged
 
 
@@ -68,10 +74,12 @@ def _shift(card: dict) -> str:
 
 
 def _check_one_seed(cards: Sequence[dict], names: Sequence[str]) -> None:
+    """One seed's folds, or one ensemble's (``ensemble_card``): the same
+    seeds in every card."""
     seeds = {name: {model["seed"] for model in card.get("models", []) if "seed" in model}
              for card, name in zip(cards, names)}
     every = set().union(*seeds.values())
-    if len(every) > 1:
+    if len(every) > 1 and any(found != every for found in seeds.values()):
         listed = "; ".join(f"{name}: {sorted(found)}" for name, found in seeds.items())
         raise ValueError(f"the cards are of other seeds ({listed}); merge one seed's folds")
 

@@ -37,8 +37,9 @@ def ensemble_card(run_dirs: Sequence[str], *, held_out: str, data_root: str | No
         data_root: the corpora's folder (or the one each run recorded).
         cache_dir: the feature cache.
     Returns:
-        a card: ``models`` (every member), ``held_out``, ``per_model`` (one
-        per split, its members averaged) and ``summary``.
+        a card: ``models`` (every member), ``held_out``, ``ensemble`` (what
+        was averaged), ``per_model`` (one per split, its members averaged)
+        and ``summary``.
     Raises:
         RecipeError: a run is not finished; fewer than two folds; runs whose
             recipes differ in labels; members of one split scored on other clips.
@@ -69,9 +70,11 @@ def ensemble_card(run_dirs: Sequence[str], *, held_out: str, data_root: str | No
     per_model = [corpus_entries(card_rows(*_averaged(split, found), labels, root),
                                 labels, ("clean",))
                  for split, found in members.items()]
-    return {"models": models, "held_out": f"each fold's {held_out} speakers "
-            f"(float models, clip probabilities averaged over the {len(models)} models of "
-            f"{len(per_model)} split(s))",
+    # "held_out" as a float card has it, so the compare tools pair this card
+    # with its members'; what was averaged is said beside it
+    return {"models": models, "held_out": f"each fold's {held_out} speakers (float models)",
+            "ensemble": f"clip probabilities averaged over the {len(models)} models of "
+                        f"{len(per_model)} split(s)",
             "per_model": per_model, "summary": combine(per_model)}
 
 
@@ -107,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (RecipeError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(f"Scored on {card['held_out']}.\n")
+    print(f"Scored on {card['held_out']}, {card['ensemble']}.\n")
     print(markdown_table(card["summary"]), end="")
     return 0
 
