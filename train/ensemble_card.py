@@ -20,7 +20,8 @@ import argparse
 import os
 import pathlib
 import sys
-from typing import Sequence
+from dataclasses import dataclass
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -45,47 +46,71 @@ def ensemble_card(run_dirs: Sequence[str], *, held_out: str, data_root: str | No
             recipes differ in labels; members of one split scored on other clips.
         ValueError: ``held_out`` is neither "val" nor "test".
     """
-    from .evaluate import _run_features, card_rows, fold_outputs
+    from .evaluate import card_rows
     from .model_card import combine, corpus_entries
-    from .trainer import open_finished_run
 
     if held_out not in ("val", "test"):
         raise ValueError(f"held_out must be 'val' or 'test', got {held_out!r}")
-    members: dict[str, list] = {}
-    models, labels, root = [], None, ""
-    for run_dir in run_dirs:
-        finished = open_finished_run(run_dir, data_root)
-        run_labels = list(finished.recipe.output_names)
-        if labels is not None and run_labels != labels:
-            raise RecipeError(f"{run_dir} has labels {run_labels}, the first run {labels}")
-        labels = run_labels
-        root = root or data_root or finished.record.get("data_root") or ""
-        features = _run_features(finished, cache_dir, progress=progress)
-        for fold in finished.record["folds"]:
-            clips, outputs, model = fold_outputs(finished, fold, features, labels, held_out)
-            members.setdefault(fold["split"], []).append((run_dir, clips, outputs))
-            models.append(model)
-    if len(models) < 2:
-        raise RecipeError(f"an ensemble needs at least two fold models; {len(models)} given")
-    per_model = [corpus_entries(card_rows(*_averaged(split, found), labels, root),
-                                labels, ("clean",))
-                 for split, found in members.items()]
+    members = list(_scored_members(run_dirs, held_out=held_out, data_root=data_root,
+                                   cache_dir=cache_dir, progress=progress))
+    if len(members) < 2:
+        raise RecipeError(f"an ensemble needs at least two fold models; {len(members)} given")
+    labels, root = members[0].labels, members[0].data_root
+    splits = dict.fromkeys(m.split for m in members)
+    per_model = [corpus_entries(card_rows(*_averaged([m for m in members if m.split == split]),
+                                          labels, root), labels, ("clean",))
+                 for split in splits]
     # "held_out" as a float card has it, so the compare tools pair this card
     # with its members'; what was averaged is said beside it
-    return {"models": models, "held_out": f"each fold's {held_out} speakers (float models)",
-            "ensemble": f"clip probabilities averaged over the {len(models)} models of "
+    return {"models": [m.model for m in members],
+            "held_out": f"each fold's {held_out} speakers (float models)",
+            "ensemble": f"clip probabilities averaged over the {len(members)} models of "
                         f"{len(per_model)} split(s)",
             "per_model": per_model, "summary": combine(per_model)}
 
 
-def _averaged(split: str, members: list) -> tuple[list, np.ndarray]:
+@dataclass(frozen=True, kw_only=True)
+class _Member:
+    """One fold model scored on its held-out clips."""
+
+    run_dir: str
+    split: str
+    labels: list[str]
+    data_root: str
+    clips: list
+    probabilities: np.ndarray   # (clips, labels), each clip's mean softmax
+    model: dict                 # the card's entry: directory, seed, machine
+
+
+def _scored_members(run_dirs: Sequence[str], *, held_out: str, data_root: str | None,
+                    cache_dir: str | None, progress: bool) -> Iterator[_Member]:
+    """Every fold of every run, scored; runs must share their labels."""
+    from .evaluate import _run_features, fold_outputs
+    from .trainer import open_finished_run
+
+    first_labels = None
+    for run_dir in run_dirs:
+        finished = open_finished_run(run_dir, data_root)
+        labels = list(finished.recipe.output_names)
+        if first_labels is not None and labels != first_labels:
+            raise RecipeError(f"{run_dir} has labels {labels}, the first run {first_labels}")
+        first_labels = labels
+        root = data_root or finished.record.get("data_root") or ""
+        features = _run_features(finished, cache_dir, progress=progress)
+        for fold in finished.record["folds"]:
+            clips, outputs, model = fold_outputs(finished, fold, features, labels, held_out)
+            yield _Member(run_dir=run_dir, split=fold["split"], labels=labels, data_root=root,
+                          clips=clips, probabilities=outputs, model=model)
+
+
+def _averaged(members: Sequence[_Member]) -> tuple[list, np.ndarray]:
     """One split's clips and its members' mean clip probabilities."""
-    first_run, clips, _ = members[0]
-    keys = [c.path for c in clips]
-    for run_dir, other, _ in members[1:]:
-        if [c.path for c in other] != keys:
-            raise RecipeError(f"{run_dir} and {first_run} score other clips in split {split}")
-    return clips, np.mean([outputs for _, _, outputs in members], axis=0)
+    first = members[0]
+    for other in members[1:]:
+        if [c.path for c in other.clips] != [c.path for c in first.clips]:
+            raise RecipeError(f"{other.run_dir} and {first.run_dir} score other clips in "
+                              f"split {first.split}")
+    return first.clips, np.mean([m.probabilities for m in members], axis=0)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
