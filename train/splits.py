@@ -275,22 +275,13 @@ def speaker_kfold(clips: Iterable[Clip], k: int | None = None, *,
     """
     _check_fractions(val_fraction, 0.0)
     groups = _by_speaker(clips)
-    if folds is None:
-        test_folds = _dealt_folds(groups, k, salt)
-    else:
-        if k is not None and k != len(folds):
-            raise DataError(f"kfold: k={k} but {len(folds)} folds were given")
-        test_folds = _explicit_folds(groups, folds)
+    test_folds = _test_folds(groups, k, folds, salt)
     splits = []
     for index, test_speakers in enumerate(test_folds):
         training = [speaker for speaker in groups if speaker not in test_speakers]
-        candidates = [speaker for speaker in training
-                      if val_corpora is None or _corpus_of(speaker) in val_corpora]
-        if val_corpora is not None and not candidates:
-            raise DataError(f"kfold: no training speaker of {', '.join(val_corpora)} "
-                            "is left for validation")
-        validation = (_validation_by_corpus(candidates, val_fraction, salt) if val_by_corpus
-                      else _validation_speakers(candidates, val_fraction, salt))
+        validation = _fold_validation(training, val_fraction=val_fraction,
+                                      val_corpora=val_corpora, val_by_corpus=val_by_corpus,
+                                      salt=salt)
         part_of = {speaker: "test" if speaker in test_speakers
                    else "val" if speaker in validation else "train" for speaker in groups}
         settings = {"method": "speaker_kfold", "fold": index + 1, "folds": len(test_folds),
@@ -300,6 +291,30 @@ def speaker_kfold(clips: Iterable[Clip], k: int | None = None, *,
         splits.append(_assemble(f"fold{index + 1}-of-{len(test_folds)}", groups, part_of,
                                 settings))
     return splits
+
+
+def _test_folds(groups: Mapping[str, list[Clip]], k: int | None,
+                folds: Sequence[Sequence[str]] | None, salt: str) -> list[set[str]]:
+    """The test speakers of each fold: dealt by hash, or as ``folds`` names them."""
+    if folds is None:
+        return _dealt_folds(groups, k, salt)
+    if k is not None and k != len(folds):
+        raise DataError(f"kfold: k={k} but {len(folds)} folds were given")
+    return _explicit_folds(groups, folds)
+
+
+def _fold_validation(training: Sequence[str], *, val_fraction: float,
+                     val_corpora: Sequence[str] | None, val_by_corpus: bool,
+                     salt: str) -> set[str]:
+    """The validation speakers drawn from one fold's ``training`` speakers."""
+    candidates = [speaker for speaker in training
+                  if val_corpora is None or _corpus_of(speaker) in val_corpora]
+    if val_corpora is not None and not candidates:
+        raise DataError(f"kfold: no training speaker of {', '.join(val_corpora)} "
+                        "is left for validation")
+    if val_by_corpus:
+        return _validation_by_corpus(candidates, val_fraction, salt)
+    return _validation_speakers(candidates, val_fraction, salt)
 
 
 def _dealt_folds(groups: Mapping[str, list[Clip]], k: int | None, salt: str) -> list[set[str]]:
