@@ -81,7 +81,6 @@ def quantize_run(options: QuantizeOptions) -> dict:
 
 def quantize_fold(recipe, fold_dir: pathlib.Path, split, seed: int, features: dict,
                   out: pathlib.Path, options: QuantizeOptions) -> list[dict]:
-    from emoedge.train.dataset import training_batches
     from emoedge.train.trainer import FoldTrainer
 
     labels = recipe.output_names
@@ -96,14 +95,7 @@ def quantize_fold(recipe, fold_dir: pathlib.Path, split, seed: int, features: di
     rows = [_row("float_keras", fold_dir.name, trainer.score(scored, float_outputs),
                  float_outputs, float_outputs, size=None, sparsity=0.0)]
 
-    def batches(epoch: int):
-        for x, y, w in training_batches(train, window_frames=trainer.window_frames,
-                                        batch_size=recipe.training.batch_size,
-                                        augment=recipe.augment, seed=seed + 1000, epoch=epoch,
-                                        regression=trainer.regression,
-                                        padding=trainer.padding):
-            yield x, trainer._encode(y), w
-
+    batches = _finetune_batches(trainer, train, seed)
     steps = -(-len(train) // recipe.training.batch_size)
     loss = _loss(trainer)
     context = dict(recipe=recipe, labels=labels, trainer=trainer, scored=scored, split=split,
@@ -114,21 +106,46 @@ def quantize_fold(recipe, fold_dir: pathlib.Path, split, seed: int, features: di
                              **context))
     source = model
     if options.sparsity:
-        from .optimize import overall_sparsity, prune
-
-        pruned, per_layer, schedule = prune(model, batches, sparsity=options.sparsity,
-                                            epochs=options.finetune_epochs, steps_per_epoch=steps,
-                                            loss=loss)
-        achieved = overall_sparsity(pruned)
-        rows.append(_export_int8("pruned_int8", pruned, spec, sparsity=achieved,
-                                 method=f"magnitude pruning to {options.sparsity:.2f} "
-                                        f"(polynomial decay, end step {schedule.end_step}, "
-                                        f"frequency {schedule.frequency}) + post-training int8",
-                                 per_layer=per_layer, **context))
-        source = pruned
+        source, row = _pruned_row(model, spec, batches, steps, loss, context)
+        rows.append(row)
     if options.qat:
         rows.append(_qat_row(source, spec, batches, steps, loss, context))
     return rows
+
+
+def _finetune_batches(trainer, train, seed: int):
+    """The fine-tuning batches of one epoch, as a function of the epoch: the
+    training clips augmented as in training, under a seed of their own."""
+    from emoedge.train.dataset import training_batches
+
+    recipe = trainer.recipe
+
+    def batches(epoch: int):
+        for x, y, w in training_batches(train, window_frames=trainer.window_frames,
+                                        batch_size=recipe.training.batch_size,
+                                        augment=recipe.augment, seed=seed + 1000, epoch=epoch,
+                                        regression=trainer.regression,
+                                        padding=trainer.padding):
+            yield x, trainer._encode(y), w
+
+    return batches
+
+
+def _pruned_row(model, spec, batches, steps, loss, context) -> tuple[object, dict]:
+    """The model pruned to the options' sparsity with fine-tuning, and the row
+    of its int8 export."""
+    from .optimize import overall_sparsity, prune
+
+    options = context["options"]
+    pruned, per_layer, schedule = prune(model, batches, sparsity=options.sparsity,
+                                        epochs=options.finetune_epochs, steps_per_epoch=steps,
+                                        loss=loss)
+    row = _export_int8("pruned_int8", pruned, spec, sparsity=overall_sparsity(pruned),
+                       method=f"magnitude pruning to {options.sparsity:.2f} "
+                              f"(polynomial decay, end step {schedule.end_step}, "
+                              f"frequency {schedule.frequency}) + post-training int8",
+                       per_layer=per_layer, **context)
+    return pruned, row
 
 
 def _qat_row(source, spec, batches, steps, loss, context) -> dict:
