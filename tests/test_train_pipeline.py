@@ -924,7 +924,7 @@ def test_an_ensemble_card_averages_the_members_of_each_split(
     import gzip
 
     from emoedge.train.ensemble_card import ensemble_card, main
-    from emoedge.train.evaluate import _run_features, float_card, fold_outputs
+    from emoedge.train.evaluate import float_card, fold_outputs, run_features
     from emoedge.train.recipe import RecipeError, load_recipe
     from emoedge.train.trainer import open_finished_run, run_training
 
@@ -956,7 +956,7 @@ def test_an_ensemble_card_averages_the_members_of_each_split(
               if a["clean"] == b["clean"]]
     assert agreed and all(a == c for a, c in agreed)
     finished = open_finished_run(seeds, None)
-    features = _run_features(finished, cache, progress=False)
+    features = run_features(finished, cache, progress=False)
     labels = list(finished.recipe.output_names)
     probabilities = [fold_outputs(finished, fold, features, labels, "test")[1]
                      for fold in finished.record["folds"]]
@@ -969,6 +969,10 @@ def test_an_ensemble_card_averages_the_members_of_each_split(
         ensemble_card([alone], held_out="test", data_root=None, cache_dir=cache, progress=False)
     with pytest.raises(ValueError, match="'val' or 'test'"):
         ensemble_card([alone, alone], held_out="train", data_root=None, cache_dir=cache)
+    reordered = train("reordered", ['data.labels=["happy", "neutral", "sad"]'])
+    with pytest.raises(RecipeError, match="has labels .*, the first run"):
+        ensemble_card([alone, reordered], held_out="test", data_root=None, cache_dir=cache,
+                      progress=False)
     shuffled = train("shuffled", ["data.test_fraction=0.3"])
     with pytest.raises(RecipeError, match="score other clips in split"):
         ensemble_card([alone, shuffled], held_out="test", data_root=None, cache_dir=cache,

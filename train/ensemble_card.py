@@ -85,7 +85,7 @@ class _Member:
 def _scored_members(run_dirs: Sequence[str], *, held_out: str, data_root: str | None,
                     cache_dir: str | None, progress: bool) -> Iterator[_Member]:
     """Every fold of every run, scored; runs must share their labels."""
-    from .evaluate import _run_features, fold_outputs
+    from .evaluate import fold_outputs, run_features
     from .trainer import open_finished_run
 
     first_labels = None
@@ -96,7 +96,7 @@ def _scored_members(run_dirs: Sequence[str], *, held_out: str, data_root: str | 
             raise RecipeError(f"{run_dir} has labels {labels}, the first run {first_labels}")
         first_labels = labels
         root = data_root or finished.record.get("data_root") or ""
-        features = _run_features(finished, cache_dir, progress=progress)
+        features = run_features(finished, cache_dir, progress=progress)
         for fold in finished.record["folds"]:
             clips, outputs, model = fold_outputs(finished, fold, features, labels, held_out)
             yield _Member(run_dir=run_dir, split=fold["split"], labels=labels, data_root=root,

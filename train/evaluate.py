@@ -23,7 +23,7 @@ def evaluate_run(run_dir: str, *, data_root: str | None, cache_dir: str | None =
 
     finished = open_finished_run(run_dir, data_root)
     run, recipe = finished.directory, finished.recipe
-    features = _run_features(finished, cache_dir, progress=progress)
+    features = run_features(finished, cache_dir, progress=progress)
     labels = recipe.output_names
     results = []
     for fold in finished.record["folds"]:
@@ -83,7 +83,7 @@ def float_card(run_dir: str, *, held_out: str, data_root: str | None, seed: int 
         raise RecipeError(f"heard_clips and own_clip apply to a speaker-shifted run; {run_dir} "
                           f"was trained with input_norm = {recipe.model.input_norm!r}")
     root = data_root or finished.record.get("data_root") or ""
-    features = _run_features(finished, cache_dir, progress=progress, held_out=speaker_shift)
+    features = run_features(finished, cache_dir, progress=progress, held_out=speaker_shift)
     labels = list(recipe.output_names)
     models, per_model = [], []
     for fold in folds:
@@ -159,7 +159,7 @@ def run_originals(finished, cache_dir: str | None, *, progress: bool) -> dict:
     return {clip_key(c): a for c, a in zip(clips, arrays)}
 
 
-def _run_features(finished, cache_dir: str | None, *, progress: bool,
+def run_features(finished, cache_dir: str | None, *, progress: bool,
                   held_out: OffsetClips = OffsetClips()) -> dict[str, tuple]:
     """Every clip of a finished run: clip key -> (its unaugmented features,),
     shifted per speaker as the run's recipe asks (``held_out`` says which
