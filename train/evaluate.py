@@ -160,7 +160,7 @@ def run_originals(finished, cache_dir: str | None, *, progress: bool) -> dict:
 
 
 def run_features(finished, cache_dir: str | None, *, progress: bool,
-                  held_out: OffsetClips = OffsetClips()) -> dict[str, tuple]:
+                 held_out: OffsetClips = OffsetClips()) -> dict[str, tuple]:
     """Every clip of a finished run: clip key -> (its unaugmented features,),
     shifted per speaker as the run's recipe asks (``held_out`` says which
     clips shift held-out speakers)."""
