@@ -89,23 +89,25 @@ def plot(points: Sequence[ScreenPoint], spread: dict, x_corpus: str, y_corpus: s
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(figsize=(7, 5.5))
+    figure, axes = plt.subplots(figsize=(10, 5.5))
     (x_low, x_high), (y_low, y_high) = spread[x_corpus], spread[y_corpus]
     axes.add_patch(plt.Rectangle((x_low, y_low), x_high - x_low, y_high - y_low,
                                  color="0.85", zorder=0, label="control seeds' spread"))
     axes.axhline(0, color="0.5", lw=0.8)
     axes.axvline(0, color="0.5", lw=0.8)
-    for p in points:
+    # Points are numbered and named in the legend: with many candidates
+    # near the origin, names written beside the points overlap.
+    for number, p in enumerate(points, start=1):
         axes.errorbar(p.x_change, p.y_change,
                       xerr=[[p.x_change - p.x_range[0]], [p.x_range[1] - p.x_change]],
                       yerr=[[p.y_change - p.y_range[0]], [p.y_range[1] - p.y_change]],
-                      fmt="o", capsize=3, lw=1)
-        axes.annotate(p.name, (p.x_change, p.y_change), textcoords="offset points",
-                      xytext=(5, 5), fontsize=8)
+                      fmt="o", capsize=3, lw=1, label=f"{number}  {p.name}")
+        axes.annotate(str(number), (p.x_change, p.y_change), textcoords="offset points",
+                      xytext=(4, 4), fontsize=8, weight="bold")
     axes.set_xlabel(f"{x_corpus} UA change, seed mean (points)")
     axes.set_ylabel(f"{y_corpus} UA change, seed mean (points)")
     axes.set_title("candidates against one control: seed means, bars span the seeds")
-    axes.legend(loc="lower left", fontsize=8)
+    axes.legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
