@@ -3,8 +3,11 @@
 # by side, with the validation instrument every round since the thirteenth
 # has used (a quarter of the training speakers held out per corpus):
 #
-#   scripts/screen_seeds.sh FOLD RUN_PREFIX [--set KEY=VALUE ...]   (seeds 0 1 2;
-#                                                                    EMOEDGE_DATA must be set)
+#   scripts/screen_seeds.sh FOLD RUN_PREFIX [--set KEY=VALUE ...]   (EMOEDGE_DATA must be set)
+#
+# Seeds 0 1 2 unless EMOEDGE_SEEDS says otherwise (e.g. "0"); the recipe is
+# recipes/default_model.toml unless EMOEDGE_RECIPE names another, whose
+# [data] fold_groups FOLD (1-based) indexes.
 #
 # Seed S trains into RUN_PREFIX_sS (the layout scripts/seed_cards.sh scores);
 # its log is RUN_PREFIX_sS.log. A run that was cut off resumes from its last
@@ -18,14 +21,14 @@ fold=${1:?$usage}
 prefix=${2:?$usage}
 overrides=("${@:3}")
 seeds=(${EMOEDGE_SEEDS:-0 1 2})
-recipe=$repo/recipes/default_model.toml
+recipe=${EMOEDGE_RECIPE:-$repo/recipes/default_model.toml}
 : "${EMOEDGE_DATA:?set EMOEDGE_DATA to the corpora root}"
 export EMOEDGE_CACHE=${EMOEDGE_CACHE:-/tmp/emoedge-cache}
 
 group=$(python - "$recipe" "$fold" <<'EOF'
 import json, sys, tomllib
 with open(sys.argv[1], "rb") as f:
-    groups = tomllib.load(f)["data"]["fold_groups"]
+    groups = tomllib.load(f)["data"].get("fold_groups", [])
 k = int(sys.argv[2])
 if not 1 <= k <= len(groups):
     sys.exit(f"fold {k} is not one of the recipe's 1-{len(groups)}")

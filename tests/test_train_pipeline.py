@@ -916,6 +916,51 @@ def test_seed_cards_script_scores_each_seed_once_and_keeps_its_card(
     assert score() == card
 
 
+def test_screen_seeds_script_trains_each_seed_on_the_fold_and_resumes_a_cut_one(
+        tensorflow_available, tmp_path, manifest):
+    import os
+    import subprocess
+    import sys
+
+    group = ["manifest:spk0", "manifest:spk1", "manifest:spk2"]
+    recipe = tmp_path / "screen.toml"
+    recipe.write_text(RECIPE.format(manifest=manifest, split="kfold", architecture="cnn1d", epochs=2)
+                      .replace("folds = 3", f"fold_groups = [{json.dumps(group)}, "
+                               '["manifest:spk3", "manifest:spk4", "manifest:spk5"]]'))
+    script = pathlib.Path(__file__).resolve().parents[1] / "scripts" / "screen_seeds.sh"
+    env = dict(os.environ, EMOEDGE_DATA=str(tmp_path), EMOEDGE_CACHE=str(tmp_path / "cache"),
+               EMOEDGE_RECIPE=str(recipe), EMOEDGE_SEEDS="0 1",
+               PATH=f"{pathlib.Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    prefix = tmp_path / "screen"
+
+    def screen(fold="1"):
+        return subprocess.run(["bash", str(script), fold, str(prefix), "--set", "model.dropout=0.2"],
+                              env=env, capture_output=True, text=True)
+
+    assert screen().returncode == 0
+    for seed in (0, 1):
+        fold = prefix.parent / f"screen_s{seed}" / f"split0_seed{seed}"
+        parts = json.loads((fold / "split.json").read_text())["parts"]
+        assert sorted(parts["test"]["speakers"]) == group
+        assert len(parts["val"]["speakers"]) == 2  # a quarter of the 6 training speakers, rounded
+        kept = json.loads((prefix.parent / f"screen_s{seed}" / "run.json").read_text())["recipe"]
+        assert kept["training"]["seeds"] == [seed] and kept["model"]["dropout"] == 0.2
+        assert kept["data"]["val_by_corpus"] is True
+
+    # a finished seed is left alone; one cut before its report resumes with the same options
+    finished = (prefix.parent / "screen_s0" / "report.md").stat().st_mtime_ns
+    (prefix.parent / "screen_s1" / "report.md").unlink()
+    again = screen()
+    assert again.returncode == 0, again.stderr
+    assert "seed 0: finished before, left alone" in (prefix.parent / "screen_s0.log").read_text()
+    assert (prefix.parent / "screen_s0" / "report.md").stat().st_mtime_ns == finished
+    assert (prefix.parent / "screen_s1" / "report.md").exists()
+
+    refused = screen(fold="3")
+    assert refused.returncode != 0
+    assert "fold 3 is not one of the recipe's 1-2" in refused.stderr
+
+
 def test_an_ensemble_card_averages_the_members_of_each_split(
         tensorflow_available, tmp_path, manifest, capsys, monkeypatch):
     """A model averaged with itself scores as the model alone; where two
