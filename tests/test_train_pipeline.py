@@ -137,6 +137,45 @@ def test_mixup_weight_decay_and_window_norm_still_learn_and_export(tensorflow_av
     assert again["ua"]["values"] == pytest.approx(result.summary["ua"]["values"])
 
 
+def test_a_speaker_adversary_trains_beside_the_model_and_stays_out_of_its_files(
+        tensorflow_available, tmp_path, manifest):
+    """With the adversary on, the run still learns the classes, logs the
+    adversary's loss each epoch, and saves and exports the emotion model
+    alone: the same weights' shapes and the same int8 operators as a run
+    without it."""
+    import emoedge
+    from emoedge.model_audit import audit_model
+    from emoedge.train.recipe import load_recipe
+    from emoedge.train.trainer import load_fold_model, run_training
+
+    def train(name, settings):
+        recipe = load_recipe(_recipe(tmp_path, manifest), settings)
+        return run_training(recipe, tmp_path / name, data_root=None, cache_dir=tmp_path / "cache",
+                            progress=False).folds[0]
+
+    fold = train("adversary", ["training.speaker_adversary_weight=1.0"])
+    plain = train("plain", [])
+    assert fold.metrics["ua"] >= 0.8
+    assert fold.metrics["int8"]["ua"] >= 0.7
+    speakers = len(json.loads((tmp_path / "adversary" / "split0_seed0" / "split.json")
+                              .read_text())["parts"]["train"]["speakers"])
+    losses = [epoch["speaker_loss"] for epoch in fold.history]
+    assert len(losses) == len(fold.history) and all(0 < loss < 3 * np.log(speakers)
+                                                    for loss in losses)
+    assert all("speaker_loss" not in epoch for epoch in plain.history)
+    shapes = [[w.shape for w in load_fold_model(run / "split0_seed0")[1].get_weights()]
+              for run in (tmp_path / "adversary", tmp_path / "plain")]
+    assert shapes[0] == shapes[1]
+    files = [run / "split0_seed0" / "model_int8.tflite"
+             for run in (tmp_path / "adversary", tmp_path / "plain")]
+    audits = [audit_model(path.read_bytes()) for path in files]
+    assert audits[0].op_counts == audits[1].op_counts
+    assert audits[0].parameters == audits[1].parameters and audits[0].integer_only
+    meta = emoedge.load_model(str(files[0])).metadata
+    assert meta.output.shape == (1, len(meta.labels))
+    assert meta.provenance["recipe"]["training"]["speaker_adversary_weight"] == 1.0
+
+
 def test_weight_averaging_leaves_training_alone_and_ships_the_averaged_weights(
         tensorflow_available, tmp_path, manifest):
     """The raw validation curve of an averaged run is the plain run's, value
@@ -494,7 +533,7 @@ def _epochs_trained(monkeypatch, trainer_module) -> list[int]:
     return trained
 
 
-@pytest.mark.parametrize("cut", ["mid-training", "at-early-stop"])
+@pytest.mark.parametrize("cut", ["mid-training", "at-early-stop", "with-speaker-adversary"])
 def test_a_fold_cut_mid_training_resumes_from_its_last_epoch(tensorflow_available, tmp_path,
                                                              manifest, monkeypatch, cut):
     """A fold cut after an epoch resumes from that epoch, not from the start,
@@ -510,6 +549,8 @@ def test_a_fold_cut_mid_training_resumes_from_its_last_epoch(tensorflow_availabl
     settings = ["model.dropout=0", "training.ema_decay_per_epoch=0.5"]
     if cut == "at-early-stop":
         settings += ["training.min_epochs=2", "training.patience=1"]
+    if cut == "with-speaker-adversary":  # its head and reversal strength resume too
+        settings += ["training.speaker_adversary_weight=0.5"]
     recipe = load_recipe(_recipe(tmp_path, manifest, epochs=6), settings)
     whole = run_training(recipe, tmp_path / "whole", data_root=None, export=False,
                          cache_dir=tmp_path / "cache", progress=False).folds[0]
@@ -532,7 +573,8 @@ def test_a_fold_cut_mid_training_resumes_from_its_last_epoch(tensorflow_availabl
     resumed = run_training(recipe, tmp_path / "cut", data_root=None, export=False,
                            cache_dir=tmp_path / "cache", progress=False, resume=True).folds[0]
     assert trained == ([] if cut == "at-early-stop" else list(range(3, 6)))
-    for figure in ("loss", "val", "val_raw"):
+    figures = ("loss", "val", "val_raw") + (("speaker_loss",) if "adversary" in cut else ())
+    for figure in figures:
         assert [h[figure] for h in resumed.history] == pytest.approx(
             [h[figure] for h in whole.history], rel=1e-5)
     assert resumed.best_epoch == whole.best_epoch

@@ -164,7 +164,11 @@ class TrainingSection:
     :mod:`emoedge.train.averaging`); training itself is unchanged.
     ``class_balance`` says where ``class_weights`` equalises classes (see
     :func:`emoedge.train.dataset.balancing_weights`): ``"pooled"`` over all
-    clips, or ``"per-corpus"`` within each corpus."""
+    clips, or ``"per-corpus"`` within each corpus.
+    ``speaker_adversary_weight`` > 0 trains a classifier of the training
+    speakers on the pooled embedding and reverses its gradient into the
+    model at up to that weight (see :mod:`emoedge.train.adversary`); the
+    exported model is unchanged in shape."""
 
     task: str = "classification"
     targets: tuple[str, ...] = ("valence", "arousal")
@@ -178,6 +182,7 @@ class TrainingSection:
     mixup_alpha: float = 0.0
     weight_decay: float = 0.0
     ema_decay_per_epoch: float = 0.0
+    speaker_adversary_weight: float = 0.0
     class_weights: bool = True
     class_balance: str = "pooled"
     seeds: tuple[int, ...] = (0,)
@@ -188,9 +193,21 @@ class TrainingSection:
         check_decay(self.ema_decay_per_epoch, "ema_decay_per_epoch")
         if self.epochs < 1:  # a run with no epoch has no weights to keep
             raise ValueError(f"epochs must be at least 1, got {self.epochs}")
+        self._check_speaker_adversary()
         if self.class_balance not in CLASS_BALANCES:
             raise ValueError(f"class_balance must be one of {', '.join(CLASS_BALANCES)}, "
                              f"got {self.class_balance!r}")
+
+
+    def _check_speaker_adversary(self) -> None:
+        weight = self.speaker_adversary_weight
+        if not (math.isfinite(weight) and weight >= 0):
+            raise ValueError(f"speaker_adversary_weight must be 0 (off) or positive, got {weight}")
+        if weight > 0 and self.task != "classification":
+            raise ValueError("speaker_adversary_weight applies to classification only")
+        if weight > 0 and self.mixup_alpha > 0:
+            # mixup blends two clips' targets; a blend of two speakers' indices means nothing
+            raise ValueError("speaker_adversary_weight and mixup_alpha cannot both be on")
 
 
 @dataclass(frozen=True, kw_only=True)

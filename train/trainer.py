@@ -19,6 +19,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from .adversary import (reversal_ramp, set_reversal, speaker_indices, split_targets,
+                        with_speaker_adversary)
 from .augment import AugmentConfig
 from .averaging import WeightAverage
 from .epoch_weights import save_epoch_weights
@@ -170,6 +172,11 @@ class FoldTrainer:
         self.padding = recipe.window.short_clip_padding
         self.hop_frames = recipe.window.hop_ms // recipe.frontend.window_step_ms
         self.regression = recipe.training.task == "regression"
+        # the model train_on_batch trains: the emotion model, or (with a
+        # speaker adversary) a model around it with a second output
+        self.fitted = None
+        self.adversary_speakers = 0
+        self.reversal = None
 
     # targets -------------------------------------------------------------
     def target(self, clip):
@@ -187,6 +194,14 @@ class FoldTrainer:
         return [ClipFeatures(clip_key(c), features[clip_key(c)] if with_variants
                              else features[clip_key(c)][:1], self.target(c), float(w))
                 for c, w in zip(clips, weights)]
+
+    def with_speaker_targets(self, clips, train: list[ClipFeatures]) -> list[ClipFeatures]:
+        """``train`` with (label, speaker index) targets for the speaker
+        adversary; ``clips`` are the split's training clips, in ``train``'s order."""
+        index = speaker_indices([c.speaker for c in clips])
+        self.adversary_speakers = len(index)
+        return [dataclasses.replace(f, target=(f.target, index[c.speaker]))
+                for c, f in zip(clips, train, strict=True)]
 
     # model -----------------------------------------------------------------
     def model_spec(self, train: list[ClipFeatures]):
@@ -218,7 +233,12 @@ class FoldTrainer:
                     keras.losses.CategoricalCrossentropy(
                         from_logits=True, label_smoothing=self.recipe.training.label_smoothing))
             decay = self.recipe.training.weight_decay or None  # decoupled, as AdamW
-            model.compile(optimizer=keras.optimizers.Adam(rate, weight_decay=decay), loss=loss)
+            optimizer = keras.optimizers.Adam(rate, weight_decay=decay)
+            self.fitted = model
+            if self.adversary_speakers:
+                self.fitted, self.reversal = with_speaker_adversary(model, self.adversary_speakers)
+                loss = [loss, keras.losses.CategoricalCrossentropy(from_logits=True)]
+            self.fitted.compile(optimizer=optimizer, loss=loss)
         return model
 
     # evaluation --------------------------------------------------------------
@@ -284,6 +304,8 @@ class FoldTrainer:
         self.directory.mkdir(parents=True, exist_ok=True)
         state = self.resumable_state(split) if resume else None
         train = self.clip_features(split.train, features, with_variants=True)
+        if self.recipe.training.speaker_adversary_weight > 0:
+            train = self.with_speaker_targets(split.train, train)
         val = self.clip_features(split.val, features, with_variants=False)
         test = self.clip_features(split.test, features, with_variants=False)
         spec = self.spec = self.model_spec(train)
@@ -315,7 +337,7 @@ class FoldTrainer:
         average = WeightAverage(decay) if decay > 0 else None
         first_epoch, stopped = 0, False
         if state is not None:
-            history, best = self.restore(state, model, average)
+            history, best = self.restore(state, average)
             first_epoch, stopped = state.epoch + 1, state.stopped
             _say(self.progress, f"{split.name} (seed {self.seed}): resumed after epoch "
                                 f"{state.epoch + 1} of {self.recipe.training.epochs}")
@@ -342,7 +364,7 @@ class FoldTrainer:
                 on_epoch(epoch, val_score)
             stop = (epoch + 1 >= self.recipe.training.min_epochs
                     and epoch - best[1] >= self.recipe.training.patience)
-            self.keep_state(split, model, average, stopped=stop, history=history, best=best)
+            self.keep_state(split, average, stopped=stop, history=history, best=best)
             if stop:
                 break
         return history, best
@@ -353,22 +375,38 @@ class FoldTrainer:
         record (loss, validation scores, seconds) and the raw weights to
         train on from, when validation ran on the averaged ones."""
         started = time.perf_counter()
-        losses = [float(model.train_on_batch(x, y, sample_weight=w))
-                  for x, y, w in self.epoch_batches(train, epoch)]
+        if self.reversal is not None:
+            set_reversal(self.reversal, self.recipe.training.speaker_adversary_weight
+                         * reversal_ramp(epoch / self.recipe.training.epochs))
+        losses = self.train_batches(train, epoch)
         scores, raw_weights = self.validate(model, val, average)
-        return ({"epoch": epoch, "loss": float(np.mean(losses)), **scores,
+        return ({"epoch": epoch, **losses, **scores,
                  "seconds": time.perf_counter() - started}, raw_weights)
 
+    def train_batches(self, train: list[ClipFeatures], epoch: int) -> dict:
+        """Train on one epoch's batches; the mean emotion loss, and with a
+        speaker adversary its loss too (near ln(speakers) while it can tell
+        no training speaker apart)."""
+        if self.reversal is None:
+            return {"loss": float(np.mean([
+                self.fitted.train_on_batch(x, y, sample_weight=w)
+                for x, y, w in self.epoch_batches(train, epoch)]))}
+        # (total, emotion, speaker) per batch; the emotion loss alone stays
+        # comparable with runs without the adversary
+        losses = np.asarray([self.fitted.train_on_batch(x, y, sample_weight=[w, w])
+                             for x, y, w in self.epoch_batches(train, epoch)], dtype=np.float64)
+        return {"loss": float(losses[:, 1].mean()), "speaker_loss": float(losses[:, 2].mean())}
+
     # a cut run -----------------------------------------------------------------
-    def keep_state(self, split, model, average: WeightAverage | None, *, stopped: bool,
+    def keep_state(self, split, average: WeightAverage | None, *, stopped: bool,
                    history: list[dict], best: tuple) -> None:
         """Write where training stands after the last epoch in ``history``
         (see :mod:`.epoch_state`)."""
         save_epoch_state(self.directory, EpochState(
             stopped=stopped, split_json=split.to_json(), history=history,
             best_score=float(best[0]), best_epoch=best[1], best_weights=best[2],
-            model_weights=model.get_weights(),
-            optimizer_variables=[v.numpy() for v in model.optimizer.variables],
+            model_weights=self.fitted.get_weights(),
+            optimizer_variables=[v.numpy() for v in self.fitted.optimizer.variables],
             average=None if average is None else average.state()))
 
     def resumable_state(self, split) -> EpochState | None:
@@ -384,11 +422,12 @@ class FoldTrainer:
                              kept_in=f"'split' in the meta of its {EPOCH_STATE_FILE}")
         return state
 
-    def restore(self, state: EpochState, model, average: WeightAverage | None):
-        """Put ``state`` back into the freshly built ``model`` and ``average``;
+    def restore(self, state: EpochState, average: WeightAverage | None):
+        """Put ``state`` back into the freshly built model and ``average``;
         returns the (history, best) the loop goes on with."""
-        model.set_weights(state.model_weights)
-        restore_optimizer(model.optimizer, model.trainable_variables, state.optimizer_variables)
+        self.fitted.set_weights(state.model_weights)
+        restore_optimizer(self.fitted.optimizer, self.fitted.trainable_variables,
+                          state.optimizer_variables)
         if average is not None:
             average.restore(state.average)
         return list(state.history), (state.best_score, state.best_epoch, state.best_weights)
@@ -427,9 +466,11 @@ class FoldTrainer:
         rng = np.random.default_rng([self.seed, epoch, 1])
         return mixup_batches(batches, alpha=self.recipe.training.mixup_alpha, rng=rng)
 
-    def _encode(self, y: np.ndarray) -> np.ndarray:
+    def _encode(self, y: np.ndarray):
         if self.regression:
             return y
+        if self.adversary_speakers:
+            return split_targets(y, len(self.labels), self.adversary_speakers)
         return np.eye(len(self.labels), dtype=np.float32)[y]
 
     def _save(self, model, spec, split, metrics, history, predictions,
@@ -509,7 +550,7 @@ def _log_scalars(writer, epoch: int, record: dict) -> None:
     import tensorflow as tf
 
     with writer.as_default():
-        for name in ("loss", "val", "val_raw"):
+        for name in ("loss", "speaker_loss", "val", "val_raw"):
             if name in record:
                 tf.summary.scalar(name, record[name], step=epoch)
         writer.flush()
