@@ -46,6 +46,9 @@ class QuantizeError(RuntimeError):
     """A step that cannot go on (e.g. float ops in an int8 model); one line."""
 
 
+_OTHER_PART = {"test": "val", "val": "test"}
+
+
 def quantize_run(options: QuantizeOptions) -> dict:
     """Run every requested variant on every requested fold; write the table."""
     from emoedge.train.trainer import open_finished_run, write_json
@@ -63,7 +66,10 @@ def quantize_run(options: QuantizeOptions) -> dict:
     for fold in folds:
         if not splits[fold["split"]].parts()[options.evaluate_on]:
             raise QuantizeError(f"{fold['directory']} has no {options.evaluate_on} speakers "
-                                "(trained with data.val_fraction = 0?); evaluate on test")
+                                f"(trained with data.{options.evaluate_on}_fraction = 0?), so "
+                                "nothing to evaluate its variants on; "
+                                f"--evaluate-on {_OTHER_PART[options.evaluate_on]} scores the "
+                                "other held-out speakers, if it has them")
     out = run / "quantized"
     rows = []
     for fold in folds:

@@ -684,6 +684,58 @@ def test_train_command_names_the_resume_option(tensorflow_available, tmp_path, m
     assert "more); resume it with the recipe" in " ".join(result.output.split())
 
 
+def test_a_run_on_every_speaker_trains_and_exports_with_nothing_to_score(
+        tensorflow_available, tmp_path, manifest):
+    """No validation or test speakers (a final model on all the data): the
+    fold keeps its last epoch, exports and audits its int8 file, says in the
+    report and on the terminal that nothing was held out, and a resume finds
+    it finished."""
+    import typer
+    from typer.testing import CliRunner
+
+    import emoedge
+    from emoedge.train import cli as train_cli
+    from emoedge.train.trainer import test_figures
+
+    app = typer.Typer()
+    train_cli.register(app)
+    recipe = _recipe(tmp_path, manifest, epochs=2)
+    everyone = ["--set", "data.val_fraction=0", "--set", "data.test_fraction=0"]
+    run = tmp_path / "run"
+    result = CliRunner().invoke(app, ["train", str(recipe), "-o", str(run), "-q", *everyone])
+    assert result.exit_code == 0, result.output
+    assert "every speaker trained, none held out, so no test figures (1 fold(s))" in result.output
+    fold = run / "split0_seed0"
+    split = json.loads((fold / "split.json").read_text())["parts"]
+    assert len(split["train"]["speakers"]) == 9 and not split["val"]["files"] and not split[
+        "test"]["files"]
+    assert json.loads((fold / "metrics.json").read_text()) == {"int8": {}}
+    summary = json.loads((run / "summary.json").read_text())
+    assert not {"ua", "wa", "macro_f1", "best_val"} & set(summary)
+    assert json.loads((fold / "best.json").read_text())["epoch"] == 1  # the last epoch
+    model = emoedge.load_model(str(fold / "model_int8.tflite"))
+    assert model.metadata.provenance["test_speakers"] == []
+    assert model.metadata.provenance["quantization"]["integer_only"]
+    report = (run / "report.md").read_text()
+    assert "Every speaker trained and none was held out, so there are no test metrics" in report
+    assert "| fold1" not in report and "| speaker | 0 | 1 | - | - | - | - | - |" in report
+    again = CliRunner().invoke(app, ["train", str(recipe), "-o", str(run), "-q", "--resume",
+                                     *everyone])
+    assert again.exit_code == 0, again.output
+    assert json.loads((fold / "best.json").read_text())["epoch"] == 1
+
+    from emoedge.quantize.pipeline import QuantizeError, QuantizeOptions, quantize_run
+    from emoedge.train.evaluate import evaluate_run
+
+    assert not test_figures(evaluate_run(str(run), data_root=None, progress=False,
+                                         cache_dir=str(tmp_path / "cache")))
+    assert json.loads((fold / "metrics.json").read_text()) == {"int8": {}}
+    with pytest.raises(QuantizeError, match=r"has no test speakers \(trained with "
+                                            r"data.test_fraction = 0\?\), so nothing to evaluate"):
+        quantize_run(QuantizeOptions(run_dir=str(run), cache_dir=str(tmp_path / "cache"),
+                                     progress=False))
+
+
 def test_training_on_shorter_crops_still_scores_and_exports_whole_windows(
         tensorflow_available, tmp_path, manifest, monkeypatch):
     """train_window_ms: batches are crops of that length; validation, test,

@@ -59,7 +59,7 @@ def train(
     require_train_extra("train")
     from .corpora import DataError
     from .recipe import RecipeError, load_recipe
-    from .trainer import run_training
+    from .trainer import run_training, test_figures
 
     overrides = list(set_) + ([f"training.strategy=\"{strategy}\""] if strategy else [])
     try:
@@ -70,10 +70,16 @@ def train(
                               keep_epoch_weights=keep_epoch_weights)
     except (RecipeError, DataError, ValueError, OSError) as error:
         _fail(error)
-    headline = result.summary.get("ua") or next(iter(result.summary.values()))
-    typer.echo(f"run written to {result.run_dir}: test {'UA' if 'ua' in result.summary else ''} "
+    report = os.path.join(result.run_dir, "report.md")
+    figures = test_figures(result.summary)
+    if not figures:
+        typer.echo(f"run written to {result.run_dir}: every speaker trained, none held out, so "
+                   f"no test figures ({len(result.folds)} fold(s)); report: {report}")
+        return
+    headline = figures.get("ua") or next(iter(figures.values()))
+    typer.echo(f"run written to {result.run_dir}: test {'UA' if 'ua' in figures else ''} "
                f"{headline['mean']:.4f} ± {headline['std']:.4f} over {len(result.folds)} fold(s); "
-               f"report: {os.path.join(result.run_dir, 'report.md')}")
+               f"report: {report}")
 
 
 def evaluate(

@@ -34,14 +34,11 @@ def evaluate_run(run_dir: str, *, data_root: str | None, cache_dir: str | None =
         trainer = FoldTrainer(recipe, labels, directory, seed=fold["seed"], progress=False)
         _, model = trainer.load_saved_model()
         test = trainer.clip_features(split.test, features, with_variants=False)
-        outputs = trainer.predict_clips(model, test)
-        metrics = trainer.score(test, outputs)
+        metrics, predictions = trainer.score_held_out(model, test)
         previous = json.loads((directory / "metrics.json").read_text())
         if "int8" in previous:
             metrics["int8"] = previous["int8"]
         write_json(directory / "metrics.json", metrics)
-        predictions = [{"clip": c.key, "target": c.target, "output": o.tolist()}
-                       for c, o in zip(test, outputs)]
         results.append(trainer.saved_result(split.name, metrics, predictions))
     summary = summarise_results(results, recipe)
     write_json(run / "summary.json", summary)

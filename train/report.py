@@ -112,10 +112,7 @@ def write_report(run: pathlib.Path, recipe, results, summary: dict, features: di
     lines += [f"Model `{recipe.model.architecture}` (width {recipe.model.width}{pooling}), "
               f"window {recipe.window.window_ms} ms / hop {recipe.window.hop_ms} ms, "
               f"split `{recipe.data.split}`, seeds {list(recipe.training.seeds)}.", "",
-              "Test metrics are computed once per fold on held-out speakers; "
-              + ("model selection (best epoch) used only the validation speakers."
-                 if recipe.data.val_fraction > 0 else
-                 "there were no validation speakers, so each fold kept its last epoch."), "",
+              _held_out_sentence(recipe, summary), "",
               "| metric | mean | std |", "|---|---|---|"]
     for name, value in summary.items():
         if isinstance(value, dict) and "mean" in value:
@@ -123,8 +120,9 @@ def write_report(run: pathlib.Path, recipe, results, summary: dict, features: di
     lines += ["", _fold_table(results, regression), ""]
     plot_curves(results, run / "curves.png")
     lines += ["![training curves](curves.png)", ""]
-    if not regression:
-        confusion = sum(np.asarray(r.metrics["confusion"]) for r in results)
+    if not regression and any("confusion" in r.metrics for r in results):
+        confusion = sum(np.asarray(r.metrics["confusion"]) for r in results
+                        if "confusion" in r.metrics)
         plot_confusion(confusion, labels, run / "confusion.png")
         lines += ["![confusion matrix](confusion.png)", "", _per_class_table(confusion, labels), ""]
         if features:
@@ -134,6 +132,18 @@ def write_report(run: pathlib.Path, recipe, results, summary: dict, features: di
     path = run / "report.md"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def _held_out_sentence(recipe, summary: dict) -> str:
+    kept = ("model selection (best epoch) used only the validation speakers."
+            if recipe.data.val_fraction > 0 else
+            "there were no validation speakers, so each fold kept its last epoch.")
+    from .trainer import test_figures
+
+    if not test_figures(summary):
+        return ("Every speaker trained and none was held out, so there are no test "
+                "metrics (a k-fold run of the same recipe estimates them); " + kept)
+    return "Test metrics are computed once per fold on held-out speakers; " + kept
 
 
 def _fold_table(results, regression: bool) -> str:
@@ -150,10 +160,14 @@ def _fold_table(results, regression: bool) -> str:
     for r in results:
         int8 = r.metrics.get("int8", {}).get("ua")
         val = "-" if np.isnan(r.best_val) else f"{r.best_val:.3f}"
+        test = [_cell(r.metrics.get(name)) for name in ("ua", "wa", "macro_f1")]
         rows.append(f"| {r.name} | {r.seed} | {r.best_epoch} | {val} | "
-                    f"{r.metrics['ua']:.3f} | {r.metrics['wa']:.3f} | {r.metrics['macro_f1']:.3f} | "
-                    f"{'-' if int8 is None else f'{int8:.3f}'} |")
+                    f"{' | '.join(test)} | {_cell(int8)} |")
     return "\n".join(rows)
+
+
+def _cell(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 def _per_class_table(confusion: np.ndarray, labels: Sequence[str]) -> str:

@@ -289,6 +289,16 @@ class FoldTrainer:
                                         self.labels)
         return report.to_dict()
 
+    def score_held_out(self, model, test: list[ClipFeatures]) -> tuple[dict, list[dict]]:
+        """The test metrics and per-clip predictions of ``model``; none of
+        either when every speaker trained and ``test`` is empty."""
+        if not test:
+            return {}, []
+        outputs = self.predict_clips(model, test)
+        predictions = [{"clip": c.key, "target": c.target, "output": o.tolist()}
+                       for c, o in zip(test, outputs)]
+        return self.score(test, outputs), predictions
+
     def headline(self, metrics: dict) -> float:
         """The number model selection maximises: UA, or mean CCC."""
         if self.regression:
@@ -315,10 +325,7 @@ class FoldTrainer:
         model.set_weights(best[2])
         model = self.whole_window(model)  # what is scored, saved and exported
         self.model, self.train, self.test = model, train, test
-        outputs = self.predict_clips(model, test)
-        metrics = self.score(test, outputs)
-        predictions = [{"clip": c.key, "target": c.target, "output": o.tolist()}
-                       for c, o in zip(test, outputs)]
+        metrics, predictions = self.score_held_out(model, test)
         self._save(model, spec, split, metrics, history, predictions, best[:2])
         discard_epoch_state(self.directory)
         return FoldResult(split.name, self.seed, metrics, best[0], best[1], history,
@@ -678,6 +685,19 @@ def _train_fold(trainer: FoldTrainer, split, features: dict, recipe: Recipe, lab
     return result
 
 
+def test_figures(summary: dict) -> dict:
+    """The summary's figures on test speakers (mean, std and values each):
+    none when every speaker trained."""
+    return {name: value for name, value in summary.items()
+            if name != "best_val" and isinstance(value, dict) and "mean" in value}
+
+
+def held_out_metrics(metrics: dict) -> bool:
+    """Whether a fold's metrics score held-out speakers: a fold that held
+    none out has none, only its (empty) int8 entry once exported."""
+    return any(key != "int8" for key in metrics)
+
+
 def _say(progress: bool, message: str) -> None:
     if progress:
         from tqdm import tqdm
@@ -728,12 +748,15 @@ def open_finished_run(run_dir: str | os.PathLike, data_root: str | None) -> Fini
 
 
 def summarise_results(results: list[FoldResult], recipe: Recipe) -> dict:
-    """Mean ± std over folds and seeds of each headline metric."""
-    if recipe.training.task == "regression":
+    """Mean ± std over folds and seeds of each headline metric; none for a
+    run that held out no test speakers (every speaker trained)."""
+    scored = [r for r in results if held_out_metrics(r.metrics)]
+    values = {}
+    if scored and recipe.training.task == "regression":
         keys = [(t, m) for t in recipe.training.targets for m in ("mse", "mae", "ccc")]
-        values = {f"{t}_{m}": [r.metrics[t][m] for r in results] for t, m in keys}
-    else:
-        values = {m: [r.metrics[m] for r in results] for m in ("ua", "wa", "macro_f1")}
+        values = {f"{t}_{m}": [r.metrics[t][m] for r in scored] for t, m in keys}
+    elif scored:
+        values = {m: [r.metrics[m] for r in scored] for m in ("ua", "wa", "macro_f1")}
     if not all(np.isnan(r.best_val) for r in results):  # all NaN: no validation speakers
         values["best_val"] = [r.best_val for r in results]
     return {name: dict(zip(("mean", "std"), mean_and_std(v)), values=v)
