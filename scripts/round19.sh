@@ -73,7 +73,7 @@ train_side() {  # SIDE K S
         emoedge train --resume "$run" --data "$EMOEDGE_DATA" -q
     else
         emoedge train "$recipe" --data "$EMOEDGE_DATA" -o "$run" --no-export -q \
-            --set data.val_fraction=0.25 --set data.val_by_corpus=true \
+            --set data.split=kfold --set data.val_fraction=0.25 --set data.val_by_corpus=true \
             --set "data.fold_groups=[$(fold_group "$2")]" --set "training.seeds=[$3]" "${extra[@]}"
     fi
 }

@@ -7,7 +7,8 @@
 #
 # Seeds 0 1 2 unless EMOEDGE_SEEDS says otherwise (e.g. "0"); the recipe is
 # recipes/default_model.toml unless EMOEDGE_RECIPE names another, whose
-# [data] fold_groups FOLD (1-based) indexes.
+# [data] fold_groups FOLD (1-based) indexes. The run is that fold alone, split
+# by fold groups whatever split the recipe ships with.
 #
 # Seed S trains into RUN_PREFIX_sS (the layout scripts/seed_cards.sh scores);
 # its log is RUN_PREFIX_sS.log. A run that was cut off resumes from its last
@@ -42,7 +43,7 @@ train_seed() {  # S
     local resume=()
     [ -f "$run/run.json" ] && resume=(--resume)  # the same recipe and --set options, as resume asks
     emoedge train "$recipe" --data "$EMOEDGE_DATA" -o "$run" --no-export -q "${resume[@]}" \
-        --set data.val_fraction=0.25 --set data.val_by_corpus=true \
+        --set data.split=kfold --set data.val_fraction=0.25 --set data.val_by_corpus=true \
         --set "data.fold_groups=[$group]" --set "training.seeds=[$1]" "${overrides[@]}"
 }
 

@@ -1018,7 +1018,8 @@ def test_screen_seeds_script_trains_each_seed_on_the_fold_and_resumes_a_cut_one(
 
     group = ["manifest:spk0", "manifest:spk1", "manifest:spk2"]
     recipe = tmp_path / "screen.toml"
-    recipe.write_text(RECIPE.format(manifest=manifest, split="kfold", architecture="cnn1d", epochs=2)
+    # the shipped recipe trains on every speaker (split "speaker"); a screen is one fold
+    recipe.write_text(RECIPE.format(manifest=manifest, split="speaker", architecture="cnn1d", epochs=2)
                       .replace("folds = 3", f"fold_groups = [{json.dumps(group)}, "
                                '["manifest:spk3", "manifest:spk4", "manifest:spk5"]]'))
     script = pathlib.Path(__file__).resolve().parents[1] / "scripts" / "screen_seeds.sh"
@@ -1039,7 +1040,7 @@ def test_screen_seeds_script_trains_each_seed_on_the_fold_and_resumes_a_cut_one(
         assert len(parts["val"]["speakers"]) == 2  # a quarter of the 6 training speakers, rounded
         kept = json.loads((prefix.parent / f"screen_s{seed}" / "run.json").read_text())["recipe"]
         assert kept["training"]["seeds"] == [seed] and kept["model"]["dropout"] == 0.2
-        assert kept["data"]["val_by_corpus"] is True
+        assert kept["data"]["val_by_corpus"] is True and kept["data"]["split"] == "kfold"
 
     # a finished seed is left alone; one cut before its report resumes with the same options
     finished = (prefix.parent / "screen_s0" / "report.md").stat().st_mtime_ns
