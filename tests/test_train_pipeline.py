@@ -685,7 +685,7 @@ def test_train_command_names_the_resume_option(tensorflow_available, tmp_path, m
 
 
 def test_a_run_on_every_speaker_trains_and_exports_with_nothing_to_score(
-        tensorflow_available, tmp_path, manifest):
+        tensorflow_available, tmp_path, manifest, capsys):
     """No validation or test speakers (a final model on all the data): the
     fold keeps its last epoch, exports and audits its int8 file, says in the
     report and on the terminal that nothing was held out, and a resume finds
@@ -734,6 +734,49 @@ def test_a_run_on_every_speaker_trains_and_exports_with_nothing_to_score(
                                             r"data.test_fraction = 0\?\), so nothing to evaluate"):
         quantize_run(QuantizeOptions(run_dir=str(run), cache_dir=str(tmp_path / "cache"),
                                      progress=False))
+
+    # int8 against float on the clips it trained on: a float card of its
+    # training speakers gives the model card its float column and agreement
+    import os
+
+    from emoedge.train.card_compare import read_card
+    from emoedge.train.model_card import main as model_card
+
+    floats = CliRunner().invoke(app, ["evaluate", str(run), "--cache", str(tmp_path / "cache"),
+                                      "-q", "--card", str(tmp_path / "float"), "--held-out",
+                                      "train"])
+    assert floats.exit_code == 0, floats.output
+    assert "each fold's training speakers (heard in training)" in floats.output
+    float_rows = read_card(tmp_path / "float" / "card.json")["per_model"][0]["manifest"]
+    assert len(float_rows["predictions"]) == 9 * 3 * 4
+    speakers = [arg for k in range(9) for arg in ("--speaker", f"manifest:spk{k}")]
+    card_args = [str(fold / "model_int8.tflite"), "--data", str(manifest.parent), "--source",
+                 f"manifest:{manifest}", *speakers, "--float-card", str(tmp_path / "float" /
+                                                                         "card.json")]
+    assert model_card([*card_args, "--out", str(tmp_path / "card")]) == 0
+    (entry,) = read_card(tmp_path / "card" / "card.json")["per_model"][0].values()
+    def clip(path):  # each card names a clip relative to its own data root
+        return os.path.realpath(os.path.join(manifest.parent, path))
+
+    by_path = {clip(row["path"]): row["clean"] for row in float_rows["predictions"]}
+    rows = entry["predictions"]
+    assert len(rows) == len(by_path)
+    assert entry["agreement_with_float"] == pytest.approx(
+        np.mean([by_path[clip(row["path"])] == row["clean"] for row in rows]))
+    assert entry["float"]["ua"] == pytest.approx(float_rows["clean"]["ua"])
+    assert "int8 agreement with float" in (tmp_path / "card" / "card.md").read_text()
+    # a float card that lacks clips scored, or one of several models, is refused
+    float_rows["predictions"] = float_rows["predictions"][1:]
+    short = {"per_model": [{"manifest": float_rows}]}
+    (tmp_path / "short.json").write_text(json.dumps(short))
+    card_args[-1] = str(tmp_path / "short.json")
+    capsys.readouterr()
+    assert model_card([*card_args, "--out", str(tmp_path / "c2")]) == 2
+    assert "the float card has no label for 1 of the 108 manifest clips" in capsys.readouterr().err
+    (tmp_path / "two.json").write_text(json.dumps({"per_model": short["per_model"] * 2}))
+    card_args[-1] = str(tmp_path / "two.json")
+    assert model_card([*card_args, "--out", str(tmp_path / "c3")]) == 2
+    assert "two.json holds 2 models; give the card of one fold" in capsys.readouterr().err
 
 
 def test_training_on_shorter_crops_still_scores_and_exports_whole_windows(
@@ -886,7 +929,7 @@ def test_speaker_mean_run_trains_scores_as_a_float_card_and_refuses_export(
         (tmp_path / "run" / "split0_seed0" / "machine.json").read_text())
     assert "note:" not in capsys.readouterr().err
     for arguments, message in ((["--seed", "7"], "no fold trained with seed 7"),
-                               (["--held-out", "train"], "must be 'val' or 'test'"),
+                               (["--held-out", "all"], "must be 'val', 'test' or 'train'"),
                                (["--own-clip", "--heard-clips", "2"], "give one"),
                                (["--heard-clips", "-1"], "0 or more")):
         command = runner.invoke(app, ["evaluate", str(tmp_path / "run"), "--cache",

@@ -91,7 +91,9 @@ def evaluate(
         None, "--card", help="Instead of rewriting the report, write a card (card.json, card.md) "
         "of the float fold models to this folder, for card_compare and seed_compare."),
     held_out: str = typer.Option("test", "--held-out",
-                                 help="With --card: score each fold's 'test' or 'val' speakers."),
+                                 help="With --card: score each fold's 'test', 'val' or 'train' "
+                                 "speakers (train: the ones it learned from, e.g. to check a "
+                                 "run that held out none against its int8 file)."),
     seed: int = typer.Option(None, "--seed", help="With --card: only the folds of this seed."),
     heard_clips: int = typer.Option(
         None, "--heard-clips", help="With --card, for a speaker-shifted run: shift each held-out "

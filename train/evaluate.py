@@ -51,7 +51,8 @@ def float_card(run_dir: str, *, held_out: str, data_root: str | None, seed: int 
                cache_dir: str | None = None,
                progress: bool = True) -> dict:
     """A card of a run's float fold models on each fold's ``held_out``
-    speakers ("val" or "test"), in the layout of ``model_card``'s
+    speakers ("val", "test", or "train": the fold's own training speakers,
+    the only ones a run that held out none has), in the layout of ``model_card``'s
     ``card.json`` with the clean condition only, so ``card_compare`` and
     ``seed_compare`` read it. It needs no exported model: a recipe the
     device cannot run yet (a speaker-mean run) is scored this way. With
@@ -68,8 +69,8 @@ def float_card(run_dir: str, *, held_out: str, data_root: str | None, seed: int 
     from .models import SPEAKER_SHIFTED_NORMS
     from .trainer import open_finished_run
 
-    if held_out not in ("val", "test"):
-        raise ValueError(f"held_out must be 'val' or 'test', got {held_out!r}")
+    if held_out not in ("val", "test", "train"):
+        raise ValueError(f"held_out must be 'val', 'test' or 'train', got {held_out!r}")
     finished = open_finished_run(run_dir, data_root)
     folds = [f for f in finished.record["folds"] if seed is None or f["seed"] == seed]
     if not folds:
@@ -87,7 +88,9 @@ def float_card(run_dir: str, *, held_out: str, data_root: str | None, seed: int 
         rows, model = _score_fold(finished, fold, features, labels, held_out, root)
         per_model.append(corpus_entries(rows, labels, ("clean",)))
         models.append(model)
-    card = {"models": models, "held_out": f"each fold's {held_out} speakers (float models)",
+    speakers = "training speakers (heard in training)" if held_out == "train" else \
+        f"{held_out} speakers"
+    card = {"models": models, "held_out": f"each fold's {speakers} (float models)",
             "per_model": per_model, "summary": combine(per_model)}
     if shift is not None:
         # beside "held_out", not in it: the same speakers and clips, so the

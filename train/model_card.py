@@ -15,6 +15,13 @@ With ``--held-out val`` each fold model is scored on its fold's validation
 speakers instead (from the ``split.json`` beside it): the per-corpus figures
 two recipes are compared on, before either one's test speakers are read.
 
+The float column and int8 agreement come from the float model's outputs
+on the same clips: ``predictions.json`` beside a fold's file holds them
+for its test speakers. For other clips (a final model trained on every
+speaker, scored on them with ``--speaker``), ``--float-card`` reads them
+from a float card of that one model's fold on the same clips
+(``emoedge evaluate RUN --card DIR --held-out train``).
+
     python -m emoedge.train.model_card --data ../shared/data \\
         --source ravdess:RAVDESS --source tess:TESS --source emodb:EMO-DB \\
         --out docs/model_card runs/default_cv/split*_seed0/model_int8.tflite
@@ -177,21 +184,53 @@ def corpus_entries(rows: dict[str, list[dict]], labels: Sequence[str],
     return result
 
 
-def add_float_reference(result: dict, model_path: str, data_root: str, labels) -> None:
-    """Add the float Keras model's clean UA and the int8 model's argmax
-    agreement with it, per corpus, when the model file sits in its training
-    fold directory (whose ``predictions.json`` holds the float clip outputs
-    on the same test clips)."""
+def fold_float_labels(model_path: str, labels) -> dict[str, str]:
+    """The float model's label per clip (real path) from ``predictions.json``
+    in the model file's training fold directory: its test clips; empty when
+    there is none."""
     predictions = pathlib.Path(model_path).with_name("predictions.json")
     if not predictions.exists():
-        return
-    float_labels = {os.path.realpath(row["clip"]): labels[int(np.argmax(row["output"]))]
-                    for row in json.loads(predictions.read_text())}
-    for entry in result.values():
+        return {}
+    return {os.path.realpath(row["clip"]): labels[int(np.argmax(row["output"]))]
+            for row in json.loads(predictions.read_text())}
+
+
+def card_float_labels(card_path: str, data_root: str) -> dict[str, str]:
+    """The label per clip (real path) of a float card of one model
+    (``emoedge evaluate RUN --card DIR``, one fold).
+
+    Raises:
+        ValueError: the card is unreadable or holds more than one model, whose
+            labels for one clip could differ.
+    """
+    from .card_compare import read_card
+
+    try:
+        card = read_card(card_path)
+    except (OSError, ValueError, KeyError) as error:
+        raise ValueError(f"--float-card {card_path}: not a readable card ({error})") from error
+    if len(card.get("per_model", [])) != 1:
+        raise ValueError(f"--float-card {card_path} holds {len(card.get('per_model', []))} "
+                         "models; give the card of one fold (emoedge evaluate --seed S on a "
+                         "one-fold run)")
+    return {os.path.realpath(os.path.join(data_root, row["path"])): row["clean"]
+            for entry in card["per_model"][0].values() for row in entry["predictions"]}
+
+
+def add_float_reference(result: dict, float_labels: dict[str, str], data_root: str, labels, *,
+                        required: bool = False) -> None:
+    """Add the float model's clean UA and the int8 model's argmax agreement
+    with it, per corpus, from ``float_labels`` (real clip path -> the float
+    model's label). A corpus with clips the float labels lack gets neither,
+    or, when ``required``, raises ValueError."""
+    for corpus, entry in result.items():
         rows = entry["predictions"]
         floats = [float_labels.get(os.path.realpath(os.path.join(data_root, r["path"])))
                   for r in rows]
         if None in floats:
+            if required:
+                raise ValueError(f"the float card has no label for {floats.count(None)} of the "
+                                 f"{len(rows)} {corpus} clips scored: score the same speakers")
             continue  # not the fold's own test clips: no float reference
         report = classification_report([labels.index(r["true"]) for r in rows],
                                         [labels.index(f) for f in floats], labels)
@@ -283,6 +322,9 @@ def _parser() -> argparse.ArgumentParser:
         "--held-out", choices=("test", "val"), default="test",
         help="test: each model's test speakers (its metadata); val: the validation speakers "
              "of its fold (split.json beside it), to compare recipes without reading test")
+    parser.add_argument("--float-card", help="float card (card.json of emoedge evaluate --card) "
+                        "of the one model's fold on the same clips: float UA and int8 agreement "
+                        "where predictions.json beside the model lacks them")
     parser.add_argument("--limit", type=int, help="at most this many clips per corpus (smoke test)")
     parser.add_argument("--out", required=True, help="folder for card.json, card.md, confusion and robustness PNGs")
     return parser
@@ -298,6 +340,9 @@ def _score_models(args, clips) -> tuple[list[dict], list, Sequence[str]]:
     import emoedge
 
     per_model, trained_on, labels = [], [], ()
+    if args.float_card and len(args.models) != 1:
+        raise ValueError(f"--float-card is the float reference of one model; {len(args.models)} "
+                         "were given")
     for path in args.models:
         model = emoedge.load_model(path, num_threads=1)
         labels = model.labels
@@ -306,7 +351,12 @@ def _score_models(args, clips) -> tuple[list[dict], list, Sequence[str]]:
         chosen = held_out_clips(model, clips, speakers, args.limit)
         print(f"{path}: {len(chosen)} held-out clips", file=sys.stderr)
         result = score_model(model, chosen, data_root=args.data, progress=True)
-        add_float_reference(result, path, args.data, list(labels))
+        if args.float_card:
+            add_float_reference(result, card_float_labels(args.float_card, args.data), args.data,
+                                list(labels), required=True)
+        else:
+            add_float_reference(result, fold_float_labels(path, list(labels)), args.data,
+                                list(labels))
         per_model.append(result)
     return per_model, trained_on, labels
 
