@@ -102,6 +102,8 @@ def test_learnable_property_is_learned_and_exported(tensorflow_available, tmp_pa
     for name in ("report.md", "curves.png", "confusion.png", "worst.png", "recipe.toml",
                  "run.json", "data_summary.json", "summary.json"):
         assert (run / name).exists(), name
+    report = (run / "report.md").read_text()
+    assert f"| ua | {result.summary['ua']['mean']:.4f} |" in report
     split = json.loads((run / "split0_seed0" / "split.json").read_text())
     parts = [set(split["parts"][p]["speakers"]) for p in ("train", "val", "test")]
     assert split["speaker_independent"]
@@ -685,7 +687,7 @@ def test_train_command_names_the_resume_option(tensorflow_available, tmp_path, m
 
 
 def test_a_run_on_every_speaker_trains_and_exports_with_nothing_to_score(
-        tensorflow_available, tmp_path, manifest, capsys):
+        tensorflow_available, tmp_path, manifest, capsys, monkeypatch):
     """No validation or test speakers (a final model on all the data): the
     fold keeps its last epoch, exports and audits its int8 file, says in the
     report and on the terminal that nothing was held out, and a resume finds
@@ -719,6 +721,7 @@ def test_a_run_on_every_speaker_trains_and_exports_with_nothing_to_score(
     report = (run / "report.md").read_text()
     assert "Every speaker trained and none was held out, so there are no test metrics" in report
     assert "| fold1" not in report and "| speaker | 0 | 1 | - | - | - | - | - |" in report
+    assert "| metric | mean | std |" not in report  # no header over an empty table
     again = CliRunner().invoke(app, ["train", str(recipe), "-o", str(run), "-q", "--resume",
                                      *everyone])
     assert again.exit_code == 0, again.output
@@ -742,6 +745,8 @@ def test_a_run_on_every_speaker_trains_and_exports_with_nothing_to_score(
     from emoedge.train.card_compare import read_card
     from emoedge.train.model_card import main as model_card
 
+    # the float card names clips relative to its own data root, here not the model card's
+    monkeypatch.setenv("EMOEDGE_DATA", str(tmp_path))
     floats = CliRunner().invoke(app, ["evaluate", str(run), "--cache", str(tmp_path / "cache"),
                                       "-q", "--card", str(tmp_path / "float"), "--held-out",
                                       "train"])
@@ -755,25 +760,25 @@ def test_a_run_on_every_speaker_trains_and_exports_with_nothing_to_score(
                                                                          "card.json")]
     assert model_card([*card_args, "--out", str(tmp_path / "card")]) == 0
     (entry,) = read_card(tmp_path / "card" / "card.json")["per_model"][0].values()
-    def clip(path):  # each card names a clip relative to its own data root
-        return os.path.realpath(os.path.join(manifest.parent, path))
+    def clip(root, path):  # each card names a clip relative to its own data root
+        return os.path.realpath(os.path.join(root, path))
 
-    by_path = {clip(row["path"]): row["clean"] for row in float_rows["predictions"]}
+    by_path = {clip(tmp_path, row["path"]): row["clean"] for row in float_rows["predictions"]}
     rows = entry["predictions"]
     assert len(rows) == len(by_path)
     assert entry["agreement_with_float"] == pytest.approx(
-        np.mean([by_path[clip(row["path"])] == row["clean"] for row in rows]))
+        np.mean([by_path[clip(manifest.parent, row["path"])] == row["clean"] for row in rows]))
     assert entry["float"]["ua"] == pytest.approx(float_rows["clean"]["ua"])
     assert "int8 agreement with float" in (tmp_path / "card" / "card.md").read_text()
     # a float card that lacks clips scored, or one of several models, is refused
     float_rows["predictions"] = float_rows["predictions"][1:]
-    short = {"per_model": [{"manifest": float_rows}]}
+    short = {"data_root": str(tmp_path), "per_model": [{"manifest": float_rows}]}
     (tmp_path / "short.json").write_text(json.dumps(short))
     card_args[-1] = str(tmp_path / "short.json")
     capsys.readouterr()
     assert model_card([*card_args, "--out", str(tmp_path / "c2")]) == 2
     assert "the float card has no label for 1 of the 108 manifest clips" in capsys.readouterr().err
-    (tmp_path / "two.json").write_text(json.dumps({"per_model": short["per_model"] * 2}))
+    (tmp_path / "two.json").write_text(json.dumps({**short, "per_model": short["per_model"] * 2}))
     card_args[-1] = str(tmp_path / "two.json")
     assert model_card([*card_args, "--out", str(tmp_path / "c3")]) == 2
     assert "two.json holds 2 models; give the card of one fold" in capsys.readouterr().err

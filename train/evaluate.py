@@ -90,8 +90,9 @@ def float_card(run_dir: str, *, held_out: str, data_root: str | None, seed: int 
         models.append(model)
     speakers = "training speakers (heard in training)" if held_out == "train" else \
         f"{held_out} speakers"
+    # the root its clip paths are relative to, so another card's clips can be matched
     card = {"models": models, "held_out": f"each fold's {speakers} (float models)",
-            "per_model": per_model, "summary": combine(per_model)}
+            "data_root": root, "per_model": per_model, "summary": combine(per_model)}
     if shift is not None:
         # beside "held_out", not in it: the same speakers and clips, so the
         # compare tools still pair this card with one scored without it

@@ -50,6 +50,10 @@ SNRS_DB = (20.0, 10.0, 0.0)
 GAINS_DB = (-12.0, 6.0)
 # Microphone colour: high-frequency level relative to low, 0 Hz to Nyquist.
 TILTS_DB = (-6.0, 6.0)
+# A noise gate (a voice app, a USB microphone, an editor's spliced silence):
+# samples under this level, in dB below int16 full scale, become exact zeros,
+# which the frontend sees as its floor whatever the gain.
+GATES_DBFS = (-60.0,)
 
 
 def add_noise(pcm: np.ndarray, snr_db: float, seed: int) -> np.ndarray:
@@ -77,6 +81,13 @@ def apply_tilt(pcm: np.ndarray, tilt_db: float) -> np.ndarray:
     if rms_out > 0:
         tilted *= rms_in / rms_out
     return float_to_pcm16(tilted / 32768.0)
+
+
+def apply_gate(pcm: np.ndarray, gate_dbfs: float) -> np.ndarray:
+    """``pcm`` with every sample whose magnitude is under ``gate_dbfs``
+    decibels below full scale (32768) set to 0, the rest unchanged."""
+    threshold = 32768.0 * 10 ** (gate_dbfs / 20)
+    return np.where(np.abs(pcm.astype(np.int32)) < threshold, 0, pcm).astype(np.int16)
 
 
 def held_out_clips(model, clips, speakers: Sequence[str] | None, limit: int | None):
@@ -110,7 +121,8 @@ def split_speakers(model_path: str | os.PathLike, part: str) -> list[str]:
     return speakers
 
 
-def _perturbations(snrs: Sequence[float], gains: Sequence[float], tilts: Sequence[float]):
+def _perturbations(snrs: Sequence[float], gains: Sequence[float], tilts: Sequence[float],
+                   gates: Sequence[float]):
     """Card condition name -> function of (int16 pcm, relative clip path)
     giving the perturbed pcm, in the card's column order. Noise is seeded by
     the clip's path, so any subset of clips re-draws the same noise."""
@@ -119,13 +131,16 @@ def _perturbations(snrs: Sequence[float], gains: Sequence[float], tilts: Sequenc
             pcm, snr, seed=zlib.crc32(f"{path}@{snr:g}".encode())) for snr in snrs},
         **{f"gain{gain:+g}": lambda pcm, path, gain=gain: apply_gain(pcm, gain) for gain in gains},
         **{f"tilt{tilt:+g}": lambda pcm, path, tilt=tilt: apply_tilt(pcm, tilt) for tilt in tilts},
+        **{f"gate{gate:+g}": lambda pcm, path, gate=gate: apply_gate(pcm, gate) for gate in gates},
     }
 
 
 def score_model(model, clips, *, snrs: Sequence[float] = SNRS_DB,
                 gains: Sequence[float] = GAINS_DB, tilts: Sequence[float] = TILTS_DB,
+                gates: Sequence[float] = GATES_DBFS,
                 data_root: str = "", progress: bool = False) -> dict:
-    """Per-corpus metrics of one model: clean, at each SNR, gain and tilt.
+    """Per-corpus metrics of one model: clean, at each SNR, gain, tilt and
+    noise gate.
 
     Each corpus entry also lists its clips (path relative to ``data_root``,
     true label, and the predicted label per condition), so a card's numbers
@@ -136,7 +151,7 @@ def score_model(model, clips, *, snrs: Sequence[float] = SNRS_DB,
     from emoedge.audio import read_pcm
 
     labels = list(model.labels)
-    perturbations = _perturbations(snrs, gains, tilts)
+    perturbations = _perturbations(snrs, gains, tilts, gates)
     conditions = ("clean", *perturbations)
     rows = defaultdict(list)
     for clip in tqdm(clips, desc="clips", unit="clip", disable=not progress):
@@ -213,7 +228,8 @@ def card_float_labels(card_path: str, data_root: str) -> dict[str, str]:
         raise ValueError(f"--float-card {card_path} holds {len(card.get('per_model', []))} "
                          "models; give the card of one fold (emoedge evaluate --seed S on a "
                          "one-fold run)")
-    return {os.path.realpath(os.path.join(data_root, row["path"])): row["clean"]
+    root = card.get("data_root") or data_root  # its paths are relative to its own root
+    return {os.path.realpath(os.path.join(root, row["path"])): row["clean"]
             for entry in card["per_model"][0].values() for row in entry["predictions"]}
 
 
@@ -284,10 +300,11 @@ def plot_robustness(summary: dict, path: pathlib.Path) -> None:
 def markdown_table(summary: dict) -> str:
     """Per corpus: clips, folds, then UA (mean ± std over folds) clean, WA
     and macro-F1, the float model's UA and the int8 agreement with it (when
-    known), and UA at each SNR, gain and tilt. Percent."""
+    known), and UA at each SNR, gain, tilt and noise gate. Percent."""
     entry = next(iter(summary.values()), {})
-    robustness = {key: f"UA at {key[len(prefix):]} dB {unit}"
-                  for prefix, unit in (("snr", "SNR"), ("gain", "gain"), ("tilt", "tilt"))
+    robustness = {key: f"UA at {key[len(prefix):]} {unit}"
+                  for prefix, unit in (("snr", "dB SNR"), ("gain", "dB gain"), ("tilt", "dB tilt"),
+                                       ("gate", "dBFS gate"))
                   for key in entry if key.startswith(prefix)}
     has_float = all("float" in e for e in summary.values())
     header = ["corpus", "held-out clips", "folds", "UA", "WA", "macro-F1",

@@ -112,12 +112,12 @@ def write_report(run: pathlib.Path, recipe, results, summary: dict, features: di
     lines += [f"Model `{recipe.model.architecture}` (width {recipe.model.width}{pooling}), "
               f"window {recipe.window.window_ms} ms / hop {recipe.window.hop_ms} ms, "
               f"split `{recipe.data.split}`, seeds {list(recipe.training.seeds)}.", "",
-              _held_out_sentence(recipe, summary), "",
-              "| metric | mean | std |", "|---|---|---|"]
-    for name, value in summary.items():
-        if isinstance(value, dict) and "mean" in value:
-            lines.append(f"| {name} | {value['mean']:.4f} | {value['std']:.4f} |")
-    lines += ["", _fold_table(results, regression), ""]
+              _held_out_sentence(recipe, summary), ""]
+    figures = [f"| {name} | {value['mean']:.4f} | {value['std']:.4f} |"
+               for name, value in summary.items() if isinstance(value, dict) and "mean" in value]
+    if figures:  # none when every speaker trained: no header over an empty table
+        lines += ["| metric | mean | std |", "|---|---|---|", *figures, ""]
+    lines += [_fold_table(results, regression), ""]
     plot_curves(results, run / "curves.png")
     lines += ["![training curves](curves.png)", ""]
     if not regression and any("confusion" in r.metrics for r in results):
