@@ -357,9 +357,12 @@ def _score_models(args, clips) -> tuple[list[dict], list, Sequence[str]]:
     import emoedge
 
     per_model, trained_on, labels = [], [], ()
-    if args.float_card and len(args.models) != 1:
-        raise ValueError(f"--float-card is the float reference of one model; {len(args.models)} "
-                         "were given")
+    card_labels = None
+    if args.float_card:  # read before the long scoring, so a bad card fails at once
+        if len(args.models) != 1:
+            raise ValueError(f"--float-card is the float reference of one model; "
+                             f"{len(args.models)} were given")
+        card_labels = card_float_labels(args.float_card, args.data)
     for path in args.models:
         model = emoedge.load_model(path, num_threads=1)
         labels = model.labels
@@ -368,12 +371,9 @@ def _score_models(args, clips) -> tuple[list[dict], list, Sequence[str]]:
         chosen = held_out_clips(model, clips, speakers, args.limit)
         print(f"{path}: {len(chosen)} held-out clips", file=sys.stderr)
         result = score_model(model, chosen, data_root=args.data, progress=True)
-        if args.float_card:
-            add_float_reference(result, card_float_labels(args.float_card, args.data), args.data,
-                                list(labels), required=True)
-        else:
-            add_float_reference(result, fold_float_labels(path, list(labels)), args.data,
-                                list(labels))
+        floats = fold_float_labels(path, list(labels)) if card_labels is None else card_labels
+        add_float_reference(result, floats, args.data, list(labels),
+                            required=card_labels is not None)
         per_model.append(result)
     return per_model, trained_on, labels
 
