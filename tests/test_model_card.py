@@ -8,7 +8,7 @@ import pathlib
 import numpy as np
 import pytest
 
-from emoedge.train.model_card import add_noise, apply_gain, apply_gate, apply_tilt, main
+from emoedge.train.model_card import add_noise, apply_gain, apply_tilt, main
 
 FIXTURE = pathlib.Path(__file__).parent / "fixtures" / "tiny_int8.tflite"
 
@@ -44,13 +44,6 @@ def test_apply_tilt_tips_the_spectrum_by_the_asked_decibels_at_the_same_level():
         high_over_low_db = 20 * np.log10(spectrum[7900] / spectrum[100])
         assert high_over_low_db == pytest.approx(20 * np.log10(1 / 8) + tilt, abs=0.2)
     assert apply_tilt(np.zeros(10, dtype=np.int16), 6.0).tolist() == [0] * 10
-
-
-def test_apply_gate_zeroes_what_is_under_the_level_and_keeps_the_rest():
-    # -60 dBFS is 32.77 in int16 units: 32 and under go, 33 and over stay
-    pcm = np.array([0, 5, -32, 32, 33, -33, 1000, -32768, 32767], dtype=np.int16)
-    assert apply_gate(pcm, -60.0).tolist() == [0, 0, 0, 0, 33, -33, 1000, -32768, 32767]
-    assert apply_gate(pcm, -60.0).dtype == np.int16
 
 
 def test_card_numbers_on_a_few_real_clips(data_dir, tmp_path):

@@ -245,6 +245,19 @@ def test_kept_epoch_weights_give_back_the_runs_own_average_and_others(
     card = float_card(str(tmp_path / "raw"), held_out="val", data_root=None,
                       cache_dir=str(tmp_path / "cache"), progress=False)
     assert card["models"][0]["path"] == str(tmp_path / "raw" / fold.name)
+    # gate conditions: one at -200 dBFS zeroes only what is already zero, so
+    # it repeats the clean labels; one at full scale silences every clip, so
+    # every clip gets the one label of the frontend's floor
+    gated = float_card(str(tmp_path / "raw"), held_out="val", data_root=None,
+                       gates_dbfs=(-200.0, 0.0), cache_dir=str(tmp_path / "cache"),
+                       progress=False)
+    ((corpus, entry),) = gated["per_model"][0].items()
+    rows = entry["predictions"]
+    assert [r["clean"] for r in rows] == [
+        r["clean"] for r in card["per_model"][0][corpus]["predictions"]]
+    assert all(r["gate-200"] == r["clean"] for r in rows)
+    assert len({r["gate+0"] for r in rows}) == 1
+    assert entry["gate-200"]["ua"] == entry["clean"]["ua"]
     assert main([str(tmp_path / "plain"), str(tmp_path / "none"), "--mean-of-last", "2"]) == 2
     assert not (tmp_path / "none").exists()  # no half-made copy holding the original weights
 
@@ -906,6 +919,9 @@ def test_speaker_mean_run_trains_scores_as_a_float_card_and_refuses_export(
                            progress=False)
         assert other["speaker_shift"].startswith(words)
     assert shifts_asked == list(shifts)
+    with pytest.raises(RecipeError, match="gates apply to a window-normalised run"):
+        float_card(str(tmp_path / "run"), held_out="test", data_root=None, gates_dbfs=(-60.0,),
+                   cache_dir=str(tmp_path / "cache"), progress=False)
     # nor does quantize write a model file the runtime would mis-read
     with pytest.raises(RecipeError, match="cannot be exported"):
         quantize_run(QuantizeOptions(run_dir=str(tmp_path / "run"),

@@ -42,6 +42,12 @@ class AugmentConfig:
     shift_p: float = 0.5
     reverb_p: float = 0.0
     reverb_rt60_s: tuple[float, float] = (0.2, 0.6)
+    # A noise gate last of all, as a voice app or gated microphone applies it
+    # after the room and the preamp: quiet stretches become exact zeros, which
+    # the frontend never meets in the corpora (DEFAULT_MODEL.md, Next levers 14).
+    # Not scaled by strength: a gate is on or off at a threshold.
+    gate_p: float = 0.0
+    gate_dbfs: tuple[float, float] = (-70.0, -50.0)
     time_masks: int = 2
     time_mask_frames: int = 20
     freq_masks: int = 2
@@ -98,7 +104,19 @@ def augment_waveform(pcm: np.ndarray, config: AugmentConfig, seed: int,
     rng = np.random.default_rng(seed)
     if config.reverb_p > 0 and rng.random() < config.reverb_p:
         samples = _reverberate(samples, rng.uniform(*config.reverb_rt60_s), sample_rate_hz, rng)
-    return float_to_pcm16(np.clip(samples, -1.0, 1.0))
+    pcm = float_to_pcm16(np.clip(samples, -1.0, 1.0))
+    # drawn after every other transform, so a recipe without a gate keeps its copies
+    if config.gate_p > 0 and rng.random() < config.gate_p:
+        pcm = noise_gate(pcm, rng.uniform(*config.gate_dbfs))
+    return pcm
+
+
+def noise_gate(pcm: np.ndarray, gate_dbfs: float) -> np.ndarray:
+    """``pcm`` (1-D int16) with every sample whose magnitude is under
+    ``gate_dbfs`` decibels below full scale (32768) set to 0, the rest
+    unchanged: the exact-zero silences of a noise gate. Returns int16."""
+    threshold = 32768.0 * 10 ** (gate_dbfs / 20)
+    return np.where(np.abs(pcm.astype(np.int32)) < threshold, 0, pcm).astype(np.int16)
 
 
 def _reverberate(samples: np.ndarray, rt60_s: float, rate: int, rng) -> np.ndarray:

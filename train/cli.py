@@ -102,6 +102,10 @@ def evaluate(
     own_clip: bool = typer.Option(
         False, "--own-clip", help="With --card, for a speaker-shifted run: shift each held-out "
         "clip by its own mean, as scoring files of unknown speakers one by one would."),
+    gate: list[float] = typer.Option(
+        [], "--gate", help="With --card: also score the held-out clips through a noise gate "
+        "at this level in dBFS (samples under it set to 0; e.g. -60), as a column "
+        "'gate-60'. Repeatable."),
 ) -> None:
     """Re-evaluate a run's saved fold models on their test speakers; rewrite its report."""
     require_train_extra("evaluate")
@@ -110,12 +114,13 @@ def evaluate(
 
     if card:
         _write_float_card(run_dir, card, held_out=held_out, seed=seed, heard_clips=heard_clips,
-                          own_clip=own_clip, data=data, cache=cache, quiet=quiet)
+                          own_clip=own_clip, gates=gate, data=data, cache=cache, quiet=quiet)
         return
     card_only = [name for name, given in (("--held-out", held_out != "test"),
                                           ("--seed", seed is not None),
                                           ("--heard-clips", heard_clips is not None),
-                                          ("--own-clip", own_clip)) if given]
+                                          ("--own-clip", own_clip),
+                                          ("--gate", bool(gate))) if given]
     if card_only:
         # without --card they would be ignored and the report rewritten as if unasked
         _fail(ValueError(f"{', '.join(card_only)}: only with --card DIR (a float card)"))
@@ -130,7 +135,8 @@ def evaluate(
 
 
 def _write_float_card(run_dir: str, folder: str, *, held_out: str, seed: int | None,
-                      heard_clips: int | None, own_clip: bool, data: str | None,
+                      heard_clips: int | None, own_clip: bool, gates: list[float],
+                      data: str | None,
                       cache: str | None, quiet: bool) -> None:
     import pathlib
 
@@ -143,7 +149,8 @@ def _write_float_card(run_dir: str, folder: str, *, held_out: str, seed: int | N
     try:
         shift = OffsetClips(heard_clips=heard_clips, own_clip=own_clip)
         result = float_card(run_dir, held_out=held_out, data_root=_data_root(data), seed=seed,
-                            speaker_shift=shift, cache_dir=cache, progress=not quiet)
+                            speaker_shift=shift, gates_dbfs=gates, cache_dir=cache,
+                            progress=not quiet)
         out = pathlib.Path(folder)
         out.mkdir(parents=True, exist_ok=True)
         write_card(result, out / "card.json")

@@ -47,7 +47,7 @@ def evaluate_run(run_dir: str, *, data_root: str | None, cache_dir: str | None =
 
 
 def float_card(run_dir: str, *, held_out: str, data_root: str | None, seed: int | None = None,
-               speaker_shift: OffsetClips = OffsetClips(),
+               speaker_shift: OffsetClips = OffsetClips(), gates_dbfs: Sequence[float] = (),
                cache_dir: str | None = None,
                progress: bool = True) -> dict:
     """A card of a run's float fold models on each fold's ``held_out``
@@ -59,11 +59,15 @@ def float_card(run_dir: str, *, held_out: str, data_root: str | None, seed: int 
     ``seed``, only that seed's folds (one card per seed, as ``seed_compare``
     takes them). ``speaker_shift``, a :class:`.speaker_norm.OffsetClips`,
     says which clips shift a speaker-shifted run's held-out speakers (its
-    default: all of each speaker's clips, as in training).
+    default: all of each speaker's clips, as in training). Each of
+    ``gates_dbfs`` adds a condition ``gate-60`` (for -60), as ``model_card``
+    names it: the held-out clips with every sample under that level, in
+    dB below int16 full scale, set to zero.
 
     Raises:
-        RecipeError: not a finished run, no fold of ``seed``, or a fold
-            without ``held_out`` speakers.
+        RecipeError: not a finished run, no fold of ``seed``, a fold
+            without ``held_out`` speakers, or gates asked of a
+            speaker-shifted run (its shifts come from ungated clips).
     """
     from .model_card import combine, corpus_entries
     from .models import SPEAKER_SHIFTED_NORMS
@@ -80,13 +84,19 @@ def float_card(run_dir: str, *, held_out: str, data_root: str | None, seed: int 
     if shift is not None and recipe.model.input_norm not in SPEAKER_SHIFTED_NORMS:
         raise RecipeError(f"heard_clips and own_clip apply to a speaker-shifted run; {run_dir} "
                           f"was trained with input_norm = {recipe.model.input_norm!r}")
+    if gates_dbfs and recipe.model.input_norm in SPEAKER_SHIFTED_NORMS:
+        raise RecipeError(f"gates apply to a window-normalised run; {run_dir} shifts its "
+                          f"features per speaker (input_norm = {recipe.model.input_norm!r})")
     root = data_root or finished.record.get("data_root") or ""
     features = run_features(finished, cache_dir, progress=progress, held_out=speaker_shift)
     labels = list(recipe.output_names)
+    conditions = {f"gate{gate:+g}": gated_features(
+        finished, _held_out_clips(finished, folds, held_out), gate, cache_dir, progress=progress)
+        for gate in gates_dbfs}
     models, per_model = [], []
     for fold in folds:
-        rows, model = _score_fold(finished, fold, features, labels, held_out, root)
-        per_model.append(corpus_entries(rows, labels, ("clean",)))
+        rows, model = _score_fold(finished, fold, features, labels, held_out, root, conditions)
+        per_model.append(corpus_entries(rows, labels, ("clean", *conditions)))
         models.append(model)
     speakers = "training speakers (heard in training)" if held_out == "train" else \
         f"{held_out} speakers"
@@ -101,12 +111,47 @@ def float_card(run_dir: str, *, held_out: str, data_root: str | None, seed: int 
 
 
 def _score_fold(finished, fold: dict, features: dict, labels: list[str], held_out: str,
-                root: str) -> tuple[dict[str, list[dict]], dict]:
+                root: str, conditions: dict[str, dict] | None = None
+                ) -> tuple[dict[str, list[dict]], dict]:
     """One fold's float model on its ``held_out`` speakers: the card rows per
-    corpus (path, true label, "clean" prediction) and the model's entry
-    (directory, seed, the machine that trained it)."""
+    corpus (path, true label, "clean" prediction, and one prediction per
+    entry of ``conditions``: name -> that condition's features by clip key)
+    and the model's entry (directory, seed, the machine that trained it)."""
     chosen, outputs, model = fold_outputs(finished, fold, features, labels, held_out)
-    return card_rows(chosen, outputs, labels, root), model
+    rows = card_rows(chosen, outputs, labels, root)
+    for name, perturbed in (conditions or {}).items():
+        _, perturbed_outputs, _ = fold_outputs(finished, fold, perturbed, labels, held_out)
+        # card_rows keeps the clips' order within each corpus, so rows pair up
+        for corpus, records in card_rows(chosen, perturbed_outputs, labels, root).items():
+            for row, record in zip(rows[corpus], records):
+                row[name] = record["clean"]
+    return rows, model
+
+
+def _held_out_clips(finished, folds: Sequence[dict], held_out: str) -> list:
+    """The ``held_out`` clips of ``folds``, each once, in a stable order."""
+    chosen = {c.path: c for fold in folds
+              for c in getattr(finished.splits[fold["split"]], held_out)}
+    return [chosen[path] for path in sorted(chosen)]
+
+
+def gated_features(finished, clips, gate_dbfs: float, cache_dir: str | None, *,
+                   progress: bool) -> dict[str, tuple]:
+    """Clip key -> (features of the clip through a noise gate at
+    ``gate_dbfs``,) for each of ``clips``, computed by the run's frontend
+    and kept in the feature cache (keyed by the gated samples)."""
+    from emoedge.audio import read_pcm
+
+    from .augment import noise_gate
+    from .features import FeatureCache, FeatureJob, default_cache_dir, extract
+    from .trainer import clip_key
+
+    rate = finished.recipe.frontend.sample_rate_hz
+    jobs = [FeatureJob(path=c.path, pcm=noise_gate(
+        c.pcm if c.pcm is not None else read_pcm(c.path, rate)[1], gate_dbfs)) for c in clips]
+    cache = FeatureCache(cache_dir or default_cache_dir(), finished.recipe.frontend)
+    arrays = extract(jobs, cache, progress=progress, description=f"gate {gate_dbfs:+g} dBFS")
+    return {clip_key(c): (a,) for c, a in zip(clips, arrays)}
 
 
 def fold_outputs(finished, fold: dict, features: dict, labels: list[str],

@@ -43,6 +43,7 @@ import numpy as np
 
 from emoedge.audio import float_to_pcm16
 
+from .augment import noise_gate
 from .metrics import classification_report, mean_and_std
 
 SNRS_DB = (20.0, 10.0, 0.0)
@@ -81,13 +82,6 @@ def apply_tilt(pcm: np.ndarray, tilt_db: float) -> np.ndarray:
     if rms_out > 0:
         tilted *= rms_in / rms_out
     return float_to_pcm16(tilted / 32768.0)
-
-
-def apply_gate(pcm: np.ndarray, gate_dbfs: float) -> np.ndarray:
-    """``pcm`` with every sample whose magnitude is under ``gate_dbfs``
-    decibels below full scale (32768) set to 0, the rest unchanged."""
-    threshold = 32768.0 * 10 ** (gate_dbfs / 20)
-    return np.where(np.abs(pcm.astype(np.int32)) < threshold, 0, pcm).astype(np.int16)
 
 
 def held_out_clips(model, clips, speakers: Sequence[str] | None, limit: int | None):
@@ -131,7 +125,7 @@ def _perturbations(snrs: Sequence[float], gains: Sequence[float], tilts: Sequenc
             pcm, snr, seed=zlib.crc32(f"{path}@{snr:g}".encode())) for snr in snrs},
         **{f"gain{gain:+g}": lambda pcm, path, gain=gain: apply_gain(pcm, gain) for gain in gains},
         **{f"tilt{tilt:+g}": lambda pcm, path, tilt=tilt: apply_tilt(pcm, tilt) for tilt in tilts},
-        **{f"gate{gate:+g}": lambda pcm, path, gate=gate: apply_gate(pcm, gate) for gate in gates},
+        **{f"gate{gate:+g}": lambda pcm, path, gate=gate: noise_gate(pcm, gate) for gate in gates},
     }
 
 

@@ -1,0 +1,75 @@
+"""Waveform augmentation: the noise gate, on its own and as the chain's last step."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("audiomentations")
+
+from emoedge.train.augment import AugmentConfig, augment_waveform, noise_gate  # noqa: E402
+
+# every transform off but the gate, so the gate's effect is all that changes
+ONLY_GATE = dict(gain_p=0.0, noise_p=0.0, pitch_p=0.0, speed_p=0.0, shift_p=0.0, reverb_p=0.0)
+
+
+def speech_with_quiet_stretches() -> np.ndarray:
+    """1 s of int16 at 16 kHz: a -20 dBFS tone, then a hiss under -70 dBFS
+    (the gate's lowest threshold), twice."""
+    rng = np.random.default_rng(7)
+    n = np.arange(4000)
+    loud = (3277 * np.sin(2 * np.pi * 220 * n / 16000)).astype(np.int16)
+    quiet = np.clip(rng.normal(0, 4.0, 4000), -10, 10).astype(np.int16)
+    return np.concatenate([loud, quiet, loud, quiet])
+
+
+def test_noise_gate_zeroes_what_is_under_the_level_and_keeps_the_rest():
+    # -60 dBFS is 32.77 in int16 units: 32 and under go, 33 and over stay
+    pcm = np.array([0, 5, -32, 32, 33, -33, 1000, -32768, 32767], dtype=np.int16)
+    assert noise_gate(pcm, -60.0).tolist() == [0, 0, 0, 0, 33, -33, 1000, -32768, 32767]
+    assert noise_gate(pcm, -60.0).dtype == np.int16
+
+
+def test_a_gated_copy_is_the_ungated_copy_gated_at_one_threshold_in_the_range():
+    pcm = speech_with_quiet_stretches()
+    ungated = augment_waveform(pcm, AugmentConfig(**ONLY_GATE), seed=3)
+    gated = augment_waveform(pcm, AugmentConfig(**ONLY_GATE, gate_p=1.0), seed=3)
+    assert np.array_equal(ungated, pcm)  # nothing else touched the samples
+    zeroed = (gated == 0) & (ungated != 0)
+    kept = gated != 0
+    assert np.array_equal(gated[kept], ungated[kept])
+    # one threshold: every zeroed sample is quieter than every kept one
+    assert np.abs(ungated[zeroed]).max() < np.abs(ungated[kept]).min()
+    low, high = (32768.0 * 10 ** (dbfs / 20) for dbfs in AugmentConfig().gate_dbfs)
+    assert np.abs(ungated[zeroed]).max() < high
+    assert np.abs(ungated[kept]).min() >= low
+    # the quiet stretches went to exact zeros; the tone stayed
+    assert not gated[4000:8000].any() and pcm[4000:8000].any()
+    assert np.array_equal(gated[:4000][np.abs(pcm[:4000]) >= high],
+                          pcm[:4000][np.abs(pcm[:4000]) >= high])
+
+
+def test_the_gate_does_not_change_the_other_transforms_draws():
+    pcm = speech_with_quiet_stretches()
+    noisy = dict(ONLY_GATE, noise_p=1.0, gain_p=1.0)
+    ungated = augment_waveform(pcm, AugmentConfig(**noisy), seed=11)
+    gated = augment_waveform(pcm, AugmentConfig(**noisy, gate_p=1.0), seed=11)
+    kept = gated != 0
+    assert kept.sum() > 0 and (~kept).sum() > 0
+    assert np.array_equal(gated[kept], ungated[kept])
+
+
+def test_gate_p_is_a_seeded_chance_per_copy():
+    pcm = speech_with_quiet_stretches()
+    config = AugmentConfig(**ONLY_GATE, gate_p=0.5)
+    copies = [augment_waveform(pcm, config, seed=s) for s in range(40)]
+    gated = sum(int(not copy[4000:8000].any()) for copy in copies)
+    assert 10 <= gated <= 30
+    assert all(np.array_equal(copy, augment_waveform(pcm, config, seed=s))
+               for s, copy in enumerate(copies[:5]))
+
+
+def test_strength_zero_turns_the_gate_off_with_everything_else():
+    pcm = speech_with_quiet_stretches()
+    config = AugmentConfig(**ONLY_GATE, gate_p=1.0, strength=0.0)
+    assert np.array_equal(augment_waveform(pcm, config, seed=0), pcm)
