@@ -11,7 +11,10 @@
 # into EMOEDGE_CARDS_DIR, if set), where
 # MACHINE (avx512 or avx2) names the vector extensions that decided the
 # float kernels, so that a pair is judged only between cards of one machine.
-# A seed already scored (RUN_PREFIX_card_sS/card.json) is not scored again.
+# Each card also scores the clips through a -60 dBFS noise gate (column
+# gate-60; seed_compare --condition gate-60), which every round since the
+# thirty-fourth reports. A seed already scored (RUN_PREFIX_card_sS/card.json)
+# is not scored again.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -29,7 +32,7 @@ if grep -qw avx512f /proc/cpuinfo; then machine=avx512; else machine=avx2; fi
 for s in "${seeds[@]}"; do
     out=${prefix}_card_s$s  # keyed by seed: one seed's cards never stand in for another's
     [ -f "$out/card.json" ] || emoedge evaluate "${prefix}_s$s" --data "$EMOEDGE_DATA" -q \
-        --held-out val --seed "$s" --card "$out" > /dev/null
+        --held-out val --seed "$s" --gate -60 --card "$out" > /dev/null
     gzip -nc "$out/card.json" > "$cards/${name}_fold${fold}_seed${s}_${machine}.card.json.gz"
     echo "${name} seed $s: $out/card.json"
 done
