@@ -43,8 +43,9 @@ class AugmentConfig:
     reverb_p: float = 0.0
     reverb_rt60_s: tuple[float, float] = (0.2, 0.6)
     # A noise gate last of all, as a voice app or gated microphone applies it
-    # after the room and the preamp: quiet stretches become exact zeros, which
-    # the frontend never meets in the corpora (DEFAULT_MODEL.md, Next levers 14).
+    # after the room and the preamp: quiet stretches and the quiet edges of
+    # speech become exact zeros, which in training only RAVDESS's own gated
+    # silences hold (DEFAULT_MODEL.md, thirty-fourth round).
     # Not scaled by strength: a gate is on or off at a threshold.
     gate_p: float = 0.0
     gate_dbfs: tuple[float, float] = (-70.0, -50.0)

@@ -8,7 +8,7 @@ speaker hashing), each fold's model is rebuilt from its ``spec.json`` and
 from __future__ import annotations
 
 import json
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -69,7 +69,7 @@ def float_card(run_dir: str, *, held_out: str, data_root: str | None, seed: int 
             without ``held_out`` speakers, or gates asked of a
             speaker-shifted run (its shifts come from ungated clips).
     """
-    from .model_card import combine, corpus_entries
+    from .model_card import combine, corpus_entries, gate_condition
     from .models import SPEAKER_SHIFTED_NORMS
     from .trainer import open_finished_run
 
@@ -90,7 +90,7 @@ def float_card(run_dir: str, *, held_out: str, data_root: str | None, seed: int 
     root = data_root or finished.record.get("data_root") or ""
     features = run_features(finished, cache_dir, progress=progress, held_out=speaker_shift)
     labels = list(recipe.output_names)
-    conditions = {f"gate{gate:+g}": gated_features(
+    conditions = {gate_condition(gate): gated_features(
         finished, _held_out_clips(finished, folds, held_out), gate, cache_dir, progress=progress)
         for gate in gates_dbfs}
     models, per_model = [], []
@@ -111,28 +111,25 @@ def float_card(run_dir: str, *, held_out: str, data_root: str | None, seed: int 
 
 
 def _score_fold(finished, fold: dict, features: dict, labels: list[str], held_out: str,
-                root: str, conditions: dict[str, dict] | None = None
+                root: str, conditions: Mapping[str, dict] = {}
                 ) -> tuple[dict[str, list[dict]], dict]:
     """One fold's float model on its ``held_out`` speakers: the card rows per
     corpus (path, true label, "clean" prediction, and one prediction per
     entry of ``conditions``: name -> that condition's features by clip key)
     and the model's entry (directory, seed, the machine that trained it)."""
-    chosen, outputs, model = fold_outputs(finished, fold, features, labels, held_out)
-    rows = card_rows(chosen, outputs, labels, root)
-    for name, perturbed in (conditions or {}).items():
-        _, perturbed_outputs, _ = fold_outputs(finished, fold, perturbed, labels, held_out)
-        # card_rows keeps the clips' order within each corpus, so rows pair up
-        for corpus, records in card_rows(chosen, perturbed_outputs, labels, root).items():
-            for row, record in zip(rows[corpus], records):
-                row[name] = record["clean"]
-    return rows, model
+    chosen, outputs, model = _fold_predictions(finished, fold, {"clean": features, **conditions},
+                                               labels, held_out)
+    clean = outputs.pop("clean")
+    return card_rows(chosen, clean, labels, root, conditions=outputs), model
 
 
 def _held_out_clips(finished, folds: Sequence[dict], held_out: str) -> list:
     """The ``held_out`` clips of ``folds``, each once, in a stable order."""
-    chosen = {c.path: c for fold in folds
+    from .trainer import clip_key
+
+    chosen = {clip_key(c): c for fold in folds
               for c in getattr(finished.splits[fold["split"]], held_out)}
-    return [chosen[path] for path in sorted(chosen)]
+    return [chosen[key] for key in sorted(chosen)]
 
 
 def gated_features(finished, clips, gate_dbfs: float, cache_dir: str | None, *,
@@ -163,6 +160,17 @@ def fold_outputs(finished, fold: dict, features: dict, labels: list[str],
     Raises:
         RecipeError: the fold has no ``held_out`` speakers.
     """
+    chosen, outputs, model = _fold_predictions(finished, fold, {"clean": features}, labels,
+                                               held_out)
+    return chosen, outputs["clean"], model
+
+
+def _fold_predictions(finished, fold: dict, feature_sets: Mapping[str, dict],
+                      labels: list[str], held_out: str
+                      ) -> tuple[list, dict[str, np.ndarray], dict]:
+    """As :func:`fold_outputs`, with the model loaded once and run on each
+    of ``feature_sets`` (name -> features by clip key): the probabilities
+    come back under the same names."""
     from .machine import read_machine
     from .trainer import FoldTrainer
 
@@ -173,23 +181,25 @@ def fold_outputs(finished, fold: dict, features: dict, labels: list[str],
                           "(a run trained with val_fraction = 0 has no validation speakers)")
     trainer = FoldTrainer(finished.recipe, labels, directory, seed=fold["seed"], progress=False)
     _, model = trainer.load_saved_model()
-    outputs = trainer.predict_clips(model, trainer.clip_features(chosen, features,
-                                                                 with_variants=False))
+    outputs = {name: trainer.predict_clips(model, trainer.clip_features(
+        chosen, features, with_variants=False)) for name, features in feature_sets.items()}
     return list(chosen), outputs, {"path": str(directory), "seed": fold["seed"],
                                    "trained_on": read_machine(directory)}
 
 
-def card_rows(clips, outputs: np.ndarray, labels: Sequence[str],
-              root: str) -> dict[str, list[dict]]:
+def card_rows(clips, outputs: np.ndarray, labels: Sequence[str], root: str, *,
+              conditions: Mapping[str, np.ndarray] = {}) -> dict[str, list[dict]]:
     """Card rows per corpus: each clip's path (relative to ``root``), true
-    label and "clean" prediction, the argmax of its row of ``outputs``."""
+    label and "clean" prediction, the argmax of its row of ``outputs``, and
+    under each name of ``conditions`` the argmax of its row there."""
     from .model_card import relative_path
 
     rows: dict[str, list[dict]] = {}
-    for clip, output in zip(clips, outputs):
+    for i, clip in enumerate(clips):
+        predicted = {name: labels[int(probabilities[i].argmax())]
+                     for name, probabilities in {"clean": outputs, **conditions}.items()}
         rows.setdefault(clip.corpus, []).append({
-            "path": relative_path(clip.path, root), "true": clip.label,
-            "clean": labels[int(output.argmax())]})
+            "path": relative_path(clip.path, root), "true": clip.label, **predicted})
     return rows
 
 

@@ -84,6 +84,12 @@ def apply_tilt(pcm: np.ndarray, tilt_db: float) -> np.ndarray:
     return float_to_pcm16(tilted / 32768.0)
 
 
+def gate_condition(gate_dbfs: float) -> str:
+    """A card's name for input through a noise gate at ``gate_dbfs``
+    (e.g. "gate-60"), the same in int8 and float cards."""
+    return f"gate{gate_dbfs:+g}"
+
+
 def held_out_clips(model, clips, speakers: Sequence[str] | None, limit: int | None):
     """Clips of the model's labels whose speaker the model never trained on."""
     test = set(speakers if speakers else model.metadata.provenance.get("test_speakers", ()))
@@ -125,7 +131,8 @@ def _perturbations(snrs: Sequence[float], gains: Sequence[float], tilts: Sequenc
             pcm, snr, seed=zlib.crc32(f"{path}@{snr:g}".encode())) for snr in snrs},
         **{f"gain{gain:+g}": lambda pcm, path, gain=gain: apply_gain(pcm, gain) for gain in gains},
         **{f"tilt{tilt:+g}": lambda pcm, path, tilt=tilt: apply_tilt(pcm, tilt) for tilt in tilts},
-        **{f"gate{gate:+g}": lambda pcm, path, gate=gate: noise_gate(pcm, gate) for gate in gates},
+        **{gate_condition(gate): lambda pcm, path, gate=gate: noise_gate(pcm, gate)
+           for gate in gates},
     }
 
 
