@@ -73,3 +73,67 @@ def test_strength_zero_turns_the_gate_off_with_everything_else():
     pcm = speech_with_quiet_stretches()
     config = AugmentConfig(**ONLY_GATE, gate_p=1.0, strength=0.0)
     assert np.array_equal(augment_waveform(pcm, config, seed=0), pcm)
+
+
+def test_for_corpus_keeps_the_gate_only_on_the_named_corpora():
+    config = AugmentConfig(gate_p=0.3, gate_corpora=("tess", "emodb"))
+    assert config.for_corpus("tess") == AugmentConfig(gate_p=0.3)
+    assert config.for_corpus("ravdess") == AugmentConfig(gate_p=0.0)
+    # no names: every corpus is gated, as before the field existed
+    assert AugmentConfig(gate_p=0.3).for_corpus("ravdess") == AugmentConfig(gate_p=0.3)
+
+
+def _clips_of_two_corpora():
+    from emoedge.train.corpora import Clip
+
+    pcm = speech_with_quiet_stretches()
+    return [Clip(path="", label="happy", speaker=f"{corpus}:1", corpus=corpus, pcm=pcm.copy())
+            for corpus in ("ravdess", "tess")]
+
+
+def _copies_by_corpus(tmp_path, clips, **gate) -> dict[str, np.ndarray]:
+    """Each clip's one augmented copy's features, by corpus, with the gate the
+    only transform; and how many features the cache under ``tmp_path`` missed."""
+    from dataclasses import replace
+
+    from emoedge.train.features import FeatureCache
+    from emoedge.train.recipe import load_recipe
+    from emoedge.train.trainer import clip_key, compute_all_features
+
+    recipe = replace(load_recipe(None), augment=AugmentConfig(**ONLY_GATE, **gate))
+    cache = FeatureCache(tmp_path, recipe.frontend)
+    features = compute_all_features(recipe, clips, {clip_key(c) for c in clips}, cache,
+                                    workers=1, progress=False)
+    return {c.corpus: features[clip_key(c)][1] for c in clips}, cache.stats.misses
+
+
+def test_gating_one_corpus_gives_the_others_the_ungated_copies_from_the_same_cache(tmp_path):
+    clips = _clips_of_two_corpora()
+    ungated, _ = _copies_by_corpus(tmp_path, clips)
+    all_gated, _ = _copies_by_corpus(tmp_path, clips, gate_p=1.0)
+    assert not np.array_equal(all_gated["tess"], ungated["tess"])
+    only_tess, misses = _copies_by_corpus(tmp_path, clips, gate_p=1.0, gate_corpora=("tess",))
+    np.testing.assert_array_equal(only_tess["tess"], all_gated["tess"])
+    np.testing.assert_array_equal(only_tess["ravdess"], ungated["ravdess"])
+    # every feature came from the cache the first two runs filled: naming the
+    # corpora changes no copy's cache key
+    assert misses == 0
+
+
+def test_a_gated_corpus_no_source_provides_is_refused(tmp_path):
+    import soundfile
+
+    from emoedge.train.recipe import RecipeError, load_recipe
+    from emoedge.train.trainer import load_clips
+
+    pcm = speech_with_quiet_stretches()
+    for speaker in ("s1", "s2"):
+        soundfile.write(tmp_path / f"{speaker}.wav", pcm, 16000, subtype="PCM_16")
+    (tmp_path / "clips.csv").write_text("path,label,speaker\ns1.wav,happy,s1\ns2.wav,sad,s2\n")
+    sources = [f'data.sources=["manifest:{tmp_path / "clips.csv"}"]', 'data.labels=["happy", "sad"]']
+    recipe = load_recipe(None, [*sources, "augment.gate_p=0.3", 'augment.gate_corpora=["tess"]'])
+    with pytest.raises(RecipeError, match=r"gate_corpora names tess, which no source "
+                                          r"provides \(the sources give: manifest\)"):
+        load_clips(recipe, None)
+    accepted = load_recipe(None, [*sources, 'augment.gate_corpora=["manifest"]'])
+    assert len(load_clips(accepted, None)) == 2

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -49,6 +49,10 @@ class AugmentConfig:
     # Not scaled by strength: a gate is on or off at a threshold.
     gate_p: float = 0.0
     gate_dbfs: tuple[float, float] = (-70.0, -50.0)
+    # The corpora whose copies may be gated (their ``Clip.corpus`` names);
+    # empty: every corpus. RAVDESS brings its own gated silences, so a recipe
+    # can gate only the corpora that have none (thirty-fifth round).
+    gate_corpora: tuple[str, ...] = ()
     time_masks: int = 2
     time_mask_frames: int = 20
     freq_masks: int = 2
@@ -57,6 +61,14 @@ class AugmentConfig:
     @property
     def waveform_enabled(self) -> bool:
         return self.strength > 0
+
+    def for_corpus(self, corpus: str) -> AugmentConfig:
+        """These settings for one clip of ``corpus``: the gate kept where
+        ``gate_corpora`` names it (or names none), else off. The result's
+        ``gate_corpora`` is empty, so it equals the config of a recipe that
+        never named corpora, and :func:`augment_waveform` need not know the corpus."""
+        gated = not self.gate_corpora or corpus in self.gate_corpora
+        return replace(self, gate_p=self.gate_p if gated else 0.0, gate_corpora=())
 
 
 def stable_seed(*parts: object) -> int:

@@ -64,7 +64,10 @@ class FeatureCache:
         digest = hashlib.sha256(self._config_digest.encode())
         digest.update(_audio_digest(job).encode())
         if job.variant:
-            augment = job.augment.__dict__ if job.augment else {}
+            augment = dict(job.augment.__dict__) if job.augment else {}
+            # augment_waveform never reads it (AugmentConfig.for_corpus turns it
+            # into gate_p), and leaving it out keeps the keys cached before it
+            augment.pop("gate_corpora", None)
             digest.update(json.dumps({"augment": augment, "seed": job.seed,
                                       "variant": job.variant}, sort_keys=True, default=str).encode())
         return digest.hexdigest()

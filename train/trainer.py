@@ -71,7 +71,9 @@ def load_clips(recipe: Recipe, data_root: str | None):
     if not sources:
         raise RecipeError("the recipe has no [data] sources")
     clips = load_sources(sources, trust_pickle=recipe.data.trust_pickle)
-    check_corpus_weights(recipe.data.corpus_weights, {c.corpus for c in clips})
+    corpora = {c.corpus for c in clips}
+    check_corpus_weights(recipe.data.corpus_weights, corpora)
+    check_gate_corpora(recipe.augment.gate_corpora, corpora)
     if recipe.training.task == "regression":
         targets = recipe.training.targets
         kept = [c for c in clips if all(getattr(c, t, None) is not None for t in targets)]
@@ -87,6 +89,14 @@ def check_corpus_weights(corpus_weights, corpora: set[str]) -> None:
     unknown = sorted(set(corpus_weights) - corpora)
     if unknown:
         raise RecipeError(f"[data] corpus_weights names {', '.join(unknown)}, which no source "
+                          f"provides (the sources give: {', '.join(sorted(corpora))})")
+
+
+def check_gate_corpora(gate_corpora, corpora: set[str]) -> None:
+    """A gated corpus no source provides would gate nothing without a word."""
+    unknown = sorted(set(gate_corpora) - corpora)
+    if unknown:
+        raise RecipeError(f"[augment] gate_corpora names {', '.join(unknown)}, which no source "
                           f"provides (the sources give: {', '.join(sorted(corpora))})")
 
 
@@ -126,7 +136,8 @@ def compute_all_features(recipe: Recipe, clips, training_keys: set[str], cache: 
     variants: dict[str, list[np.ndarray]] = {clip_key(c): [f] for c, f in zip(clips, originals)}
     if recipe.augment.waveform_enabled and recipe.augment_variants > 0:
         train_clips = [c for c in clips if clip_key(c) in training_keys]
-        jobs = [_job(c, v, recipe.augment, recipe.training.seeds[0])
+        augment_by_corpus = {c.corpus: recipe.augment.for_corpus(c.corpus) for c in clips}
+        jobs = [_job(c, v, augment_by_corpus[c.corpus], recipe.training.seeds[0])
                 for c in train_clips for v in range(1, recipe.augment_variants + 1)]
         augmented = extract(jobs, cache, workers=workers, progress=progress,
                             description="augmented")
