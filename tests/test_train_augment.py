@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("audiomentations")
 
-from emoedge.train.augment import AugmentConfig, augment_waveform, noise_gate  # noqa: E402
+from emoedge.train.augment import AugmentConfig, augment_waveform, fill_zeros, noise_gate  # noqa: E402
 
 # every transform off but the gate, so the gate's effect is all that changes
 ONLY_GATE = dict(gain_p=0.0, noise_p=0.0, pitch_p=0.0, speed_p=0.0, shift_p=0.0, reverb_p=0.0)
@@ -28,6 +28,19 @@ def test_noise_gate_zeroes_what_is_under_the_level_and_keeps_the_rest():
     pcm = np.array([0, 5, -32, 32, 33, -33, 1000, -32768, 32767], dtype=np.int16)
     assert noise_gate(pcm, -60.0).tolist() == [0, 0, 0, 0, 33, -33, 1000, -32768, 32767]
     assert noise_gate(pcm, -60.0).dtype == np.int16
+
+
+def test_fill_zeros_lifts_only_the_exact_zeros_to_one_step_with_a_seeded_sign():
+    pcm = np.array([0, 5, 0, -3, 0, 32767, -32768, 0] * 50, dtype=np.int16)
+    filled = fill_zeros(pcm, seed=0)
+    assert filled.dtype == np.int16
+    zero = pcm == 0
+    assert np.array_equal(filled[~zero], pcm[~zero])
+    assert set(np.unique(filled[zero]).tolist()) == {-1, 1}
+    assert np.array_equal(fill_zeros(pcm, seed=0), filled)
+    assert not np.array_equal(fill_zeros(pcm, seed=1), filled)
+    # a gated clip, filled, is back off the floor everywhere
+    assert np.count_nonzero(fill_zeros(noise_gate(pcm, 0.0), seed=0)) == len(pcm)
 
 
 def test_a_gated_copy_is_the_ungated_copy_gated_at_one_threshold_in_the_range():

@@ -31,6 +31,7 @@ def test_missing_train_extra_is_one_clear_line(monkeypatch, command, args):
 @pytest.mark.parametrize("args, named", [(["--seed", "1"], "--seed"),
                                          (["--heard-clips", "5"], "--heard-clips"),
                                          (["--gate", "-60"], "--gate"),
+                                         (["--fill-zeros"], "--fill-zeros"),
                                          (["--own-clip", "--held-out", "val"],
                                           "--held-out, --own-clip")])
 def test_evaluate_refuses_card_options_without_a_card(tensorflow_available, tmp_path, args, named):

@@ -249,8 +249,8 @@ def test_kept_epoch_weights_give_back_the_runs_own_average_and_others(
     # it repeats the clean labels; one at full scale silences every clip, so
     # every clip gets the one label of the frontend's floor
     gated = float_card(str(tmp_path / "raw"), held_out="val", data_root=None,
-                       gates_dbfs=(-200.0, 0.0), cache_dir=str(tmp_path / "cache"),
-                       progress=False)
+                       gates_dbfs=(-200.0, 0.0), fill_zeros=True,
+                       cache_dir=str(tmp_path / "cache"), progress=False)
     ((corpus, entry),) = gated["per_model"][0].items()
     rows = entry["predictions"]
     assert [r["clean"] for r in rows] == [
@@ -258,6 +258,21 @@ def test_kept_epoch_weights_give_back_the_runs_own_average_and_others(
     assert all(r["gate-200"] == r["clean"] for r in rows)
     assert len({r["gate+0"] for r in rows}) == 1
     assert entry["gate-200"]["ua"] == entry["clean"]["ua"]
+    # the fill-zeros column scored each clip's samples with its zeros lifted
+    # to +-1 (sign seed 0): those features are in the cache, and lifting
+    # changed them (the generated clips' quiet noise holds exact zeros)
+    from emoedge.train.augment import fill_zeros
+    from emoedge.train.features import FeatureCache, FeatureJob
+    from emoedge.train.recipe import load_recipe
+
+    assert {r["fill-zeros"] for r in rows} <= {"sad", "neutral", "happy"}
+    cache = FeatureCache(tmp_path / "cache", load_recipe(tmp_path / "raw" / "recipe.toml").frontend)
+    for row in rows:
+        path = str(pathlib.Path(gated["data_root"]) / row["path"])
+        pcm = soundfile.read(path, dtype="int16")[0]
+        lifted = cache.get(FeatureJob(path=path, pcm=fill_zeros(pcm, seed=0)))
+        assert not np.array_equal(lifted, cache.get(FeatureJob(path=path)))
+    assert cache.stats.misses == 0
     assert main([str(tmp_path / "plain"), str(tmp_path / "none"), "--mean-of-last", "2"]) == 2
     assert not (tmp_path / "none").exists()  # no half-made copy holding the original weights
 

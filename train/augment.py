@@ -132,6 +132,15 @@ def noise_gate(pcm: np.ndarray, gate_dbfs: float) -> np.ndarray:
     return np.where(np.abs(pcm.astype(np.int32)) < threshold, 0, pcm).astype(np.int16)
 
 
+def fill_zeros(pcm: np.ndarray, seed: int) -> np.ndarray:
+    """``pcm`` (1-D int16) with every exact-zero sample set to +1 or -1 (a
+    seeded sign per sample), the rest unchanged: a gate's silences lifted to
+    the quietest noise int16 holds (about -90 dBFS), which the frontend reads
+    well above its floor. Returns int16."""
+    signs = np.random.default_rng(seed).integers(0, 2, len(pcm), dtype=np.int16) * 2 - 1
+    return np.where(pcm == 0, signs, pcm).astype(np.int16)
+
+
 def _reverberate(samples: np.ndarray, rt60_s: float, rate: int, rng) -> np.ndarray:
     """Convolve with exponentially decaying noise: -60 dB after ``rt60_s``."""
     length = int(rt60_s * rate)

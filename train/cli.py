@@ -106,6 +106,9 @@ def evaluate(
         [], "--gate", help="With --card: also score the held-out clips through a noise gate "
         "at this level in dBFS (samples under it set to 0; e.g. -60), as a column "
         "'gate-60'. Repeatable."),
+    fill_zeros: bool = typer.Option(
+        False, "--fill-zeros", help="With --card: also score the held-out clips with every "
+        "exact-zero sample set to +1 or -1 (a gate's silence undone), as a column 'fill-zeros'."),
 ) -> None:
     """Re-evaluate a run's saved fold models on their test speakers; rewrite its report."""
     require_train_extra("evaluate")
@@ -114,13 +117,15 @@ def evaluate(
 
     if card:
         _write_float_card(run_dir, card, held_out=held_out, seed=seed, heard_clips=heard_clips,
-                          own_clip=own_clip, gates=gate, data=data, cache=cache, quiet=quiet)
+                          own_clip=own_clip, gates=gate, fill_zeros=fill_zeros, data=data,
+                          cache=cache, quiet=quiet)
         return
     card_only = [name for name, given in (("--held-out", held_out != "test"),
                                           ("--seed", seed is not None),
                                           ("--heard-clips", heard_clips is not None),
                                           ("--own-clip", own_clip),
-                                          ("--gate", bool(gate))) if given]
+                                          ("--gate", bool(gate)),
+                                          ("--fill-zeros", fill_zeros)) if given]
     if card_only:
         # without --card they would be ignored and the report rewritten as if unasked
         _fail(ValueError(f"{', '.join(card_only)}: only with --card DIR (a float card)"))
@@ -136,7 +141,7 @@ def evaluate(
 
 def _write_float_card(run_dir: str, folder: str, *, held_out: str, seed: int | None,
                       heard_clips: int | None, own_clip: bool, gates: list[float],
-                      data: str | None,
+                      fill_zeros: bool, data: str | None,
                       cache: str | None, quiet: bool) -> None:
     import pathlib
 
@@ -149,7 +154,8 @@ def _write_float_card(run_dir: str, folder: str, *, held_out: str, seed: int | N
     try:
         shift = OffsetClips(heard_clips=heard_clips, own_clip=own_clip)
         result = float_card(run_dir, held_out=held_out, data_root=_data_root(data), seed=seed,
-                            speaker_shift=shift, gates_dbfs=gates, cache_dir=cache,
+                            speaker_shift=shift, gates_dbfs=gates, fill_zeros=fill_zeros,
+                            cache_dir=cache,
                             progress=not quiet)
         out = pathlib.Path(folder)
         out.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,7 @@ speaker hashing), each fold's model is rebuilt from its ``spec.json`` and
 from __future__ import annotations
 
 import json
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -48,7 +48,7 @@ def evaluate_run(run_dir: str, *, data_root: str | None, cache_dir: str | None =
 
 def float_card(run_dir: str, *, held_out: str, data_root: str | None, seed: int | None = None,
                speaker_shift: OffsetClips = OffsetClips(), gates_dbfs: Sequence[float] = (),
-               cache_dir: str | None = None,
+               fill_zeros: bool = False, cache_dir: str | None = None,
                progress: bool = True) -> dict:
     """A card of a run's float fold models on each fold's ``held_out``
     speakers ("val", "test", or "train": the fold's own training speakers,
@@ -62,14 +62,16 @@ def float_card(run_dir: str, *, held_out: str, data_root: str | None, seed: int 
     default: all of each speaker's clips, as in training). Each of
     ``gates_dbfs`` adds a condition ``gate-60`` (for -60), as ``model_card``
     names it: the held-out clips with every sample under that level, in
-    dB below int16 full scale, set to zero.
+    dB below int16 full scale, set to zero. ``fill_zeros`` adds a condition
+    ``fill-zeros``: the held-out clips with every exact zero set to +-1
+    (a gate undone, as far as int16 can).
 
     Raises:
         RecipeError: not a finished run, no fold of ``seed``, a fold
-            without ``held_out`` speakers, or gates asked of a
-            speaker-shifted run (its shifts come from ungated clips).
+            without ``held_out`` speakers, or gates or filled zeros asked
+            of a speaker-shifted run (its shifts come from unchanged clips).
     """
-    from .model_card import combine, corpus_entries, gate_condition
+    from .model_card import combine, corpus_entries
     from .models import SPEAKER_SHIFTED_NORMS
     from .trainer import open_finished_run
 
@@ -84,15 +86,17 @@ def float_card(run_dir: str, *, held_out: str, data_root: str | None, seed: int 
     if shift is not None and recipe.model.input_norm not in SPEAKER_SHIFTED_NORMS:
         raise RecipeError(f"heard_clips and own_clip apply to a speaker-shifted run; {run_dir} "
                           f"was trained with input_norm = {recipe.model.input_norm!r}")
-    if gates_dbfs and recipe.model.input_norm in SPEAKER_SHIFTED_NORMS:
-        raise RecipeError(f"gates apply to a window-normalised run; {run_dir} shifts its "
-                          f"features per speaker (input_norm = {recipe.model.input_norm!r})")
+    if (gates_dbfs or fill_zeros) and recipe.model.input_norm in SPEAKER_SHIFTED_NORMS:
+        raise RecipeError(f"gates and filled zeros apply to a window-normalised run; {run_dir} "
+                          f"shifts its features per speaker "
+                          f"(input_norm = {recipe.model.input_norm!r})")
     root = data_root or finished.record.get("data_root") or ""
     features = run_features(finished, cache_dir, progress=progress, held_out=speaker_shift)
     labels = list(recipe.output_names)
-    conditions = {gate_condition(gate): gated_features(
-        finished, _held_out_clips(finished, folds, held_out), gate, cache_dir, progress=progress)
-        for gate in gates_dbfs}
+    clips = _held_out_clips(finished, folds, held_out)
+    conditions = {name: perturbed_features(finished, clips, name, change, cache_dir,
+                                           progress=progress)
+                  for name, change in held_out_perturbations(gates_dbfs, fill_zeros).items()}
     models, per_model = [], []
     for fold in folds:
         rows, model = _score_fold(finished, fold, features, labels, held_out, root, conditions)
@@ -132,22 +136,41 @@ def _held_out_clips(finished, folds: Sequence[dict], held_out: str) -> list:
     return [chosen[key] for key in sorted(chosen)]
 
 
-def gated_features(finished, clips, gate_dbfs: float, cache_dir: str | None, *,
-                   progress: bool) -> dict[str, tuple]:
-    """Clip key -> (features of the clip through a noise gate at
-    ``gate_dbfs``,) for each of ``clips``, computed by the run's frontend
-    and kept in the feature cache (keyed by the gated samples)."""
+FILL_ZEROS_CONDITION = "fill-zeros"
+
+
+def held_out_perturbations(gates_dbfs: Sequence[float], fill_zeros: bool
+                           ) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
+    """Float-card condition name -> the change it makes to a clip's int16
+    samples: a noise gate at each of ``gates_dbfs`` (``gate-60``), and with
+    ``fill_zeros`` every exact zero lifted to +-1 (``fill-zeros``, sign seeded
+    by 0, so every card draws the same)."""
+    from .augment import fill_zeros as lift_zeros
+    from .augment import noise_gate
+    from .model_card import gate_condition
+
+    changes = {gate_condition(gate): lambda pcm, gate=gate: noise_gate(pcm, gate)
+               for gate in gates_dbfs}
+    if fill_zeros:
+        changes[FILL_ZEROS_CONDITION] = lambda pcm: lift_zeros(pcm, seed=0)
+    return changes
+
+
+def perturbed_features(finished, clips, name: str, change: Callable[[np.ndarray], np.ndarray],
+                       cache_dir: str | None, *, progress: bool) -> dict[str, tuple]:
+    """Clip key -> (features of the clip's samples after ``change``,) for
+    each of ``clips``, computed by the run's frontend and kept in the
+    feature cache (keyed by the changed samples); ``name`` labels progress."""
     from emoedge.audio import read_pcm
 
-    from .augment import noise_gate
     from .features import FeatureCache, FeatureJob, default_cache_dir, extract
     from .trainer import clip_key
 
     rate = finished.recipe.frontend.sample_rate_hz
-    jobs = [FeatureJob(path=c.path, pcm=noise_gate(
-        c.pcm if c.pcm is not None else read_pcm(c.path, rate)[1], gate_dbfs)) for c in clips]
+    jobs = [FeatureJob(path=c.path, pcm=change(
+        c.pcm if c.pcm is not None else read_pcm(c.path, rate)[1])) for c in clips]
     cache = FeatureCache(cache_dir or default_cache_dir(), finished.recipe.frontend)
-    arrays = extract(jobs, cache, progress=progress, description=f"gate {gate_dbfs:+g} dBFS")
+    arrays = extract(jobs, cache, progress=progress, description=name)
     return {clip_key(c): (a,) for c, a in zip(clips, arrays)}
 
 
