@@ -13,7 +13,10 @@
 # float kernels, so that a pair is judged only between cards of one machine.
 # Each card also scores the clips through a -60 dBFS noise gate (column
 # gate-60; seed_compare --condition gate-60), which every round since the
-# thirty-fourth reports. A seed already scored (RUN_PREFIX_card_sS/card.json)
+# thirty-fourth reports, and with every exact zero lifted to +-1 (column
+# fill-zeros; RAVDESS's silences are digital zeros a live microphone never
+# gives: DEFAULT_MODEL.md, the measurement after the thirty-fifth round).
+# A seed already scored (RUN_PREFIX_card_sS/card.json)
 # is not scored again.
 set -euo pipefail
 
@@ -32,7 +35,7 @@ if grep -qw avx512f /proc/cpuinfo; then machine=avx512; else machine=avx2; fi
 for s in "${seeds[@]}"; do
     out=${prefix}_card_s$s  # keyed by seed: one seed's cards never stand in for another's
     [ -f "$out/card.json" ] || emoedge evaluate "${prefix}_s$s" --data "$EMOEDGE_DATA" -q \
-        --held-out val --seed "$s" --gate -60 --card "$out" > /dev/null
+        --held-out val --seed "$s" --gate -60 --fill-zeros --card "$out" > /dev/null
     gzip -nc "$out/card.json" > "$cards/${name}_fold${fold}_seed${s}_${machine}.card.json.gz"
     echo "${name} seed $s: $out/card.json"
 done

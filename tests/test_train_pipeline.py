@@ -1085,7 +1085,8 @@ def test_seed_cards_script_scores_each_seed_once_and_keeps_its_card(
     assert card["held_out"] == "each fold's val speakers (float models)"
     assert card["models"][0]["path"] == str(tmp_path / "screen_s0" / "split0_seed0")
     (entry,) = card["per_model"][0].values()
-    assert {"clean", "gate-60"} <= set(entry["predictions"][0])  # the gated column rides along
+    # the gated and filled columns ride along
+    assert {"clean", "gate-60", "fill-zeros"} <= set(entry["predictions"][0])
     # a scored seed is not scored again: its run may be gone
     (tmp_path / "screen_s0").rename(tmp_path / "moved")
     assert score() == card
