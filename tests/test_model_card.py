@@ -48,6 +48,8 @@ def test_apply_tilt_tips_the_spectrum_by_the_asked_decibels_at_the_same_level():
 
 def test_card_numbers_on_a_few_real_clips(data_dir, tmp_path):
     import emoedge
+    from emoedge.audio import read_pcm
+    from emoedge.train.augment import fill_zeros
 
     status = main([str(FIXTURE), "--data", str(data_dir), "--source", "ravdess:RAVDESS",
                    "--source", "emodb:EMO-DB", "--speaker", "ravdess:01", "--speaker", "emodb:03",
@@ -62,7 +64,7 @@ def test_card_numbers_on_a_few_real_clips(data_dir, tmp_path):
         rows = card["per_model"][0][corpus]["predictions"]
         assert entry["clips"] == len(rows) == 4
         for condition in ("clean", "snr20", "snr10", "snr0", "gain-12", "gain+6",
-                          "tilt-6", "tilt+6", "gate-60"):
+                          "tilt-6", "tilt+6", "gate-60", "fill-zeros"):
             # UA = mean recall over the labels present, recomputed from the rows.
             present = sorted({r["true"] for r in rows})
             recalls = [np.mean([r[condition] == label for r in rows if r["true"] == label])
@@ -70,8 +72,13 @@ def test_card_numbers_on_a_few_real_clips(data_dir, tmp_path):
             assert entry[condition]["ua"]["mean"] == pytest.approx(np.mean(recalls))
         for row in rows:  # the card's clean predictions are what `emoedge score` says
             assert row["clean"] == model.predict_file(data_dir / row["path"]).label
+            # and the filled ones what the model says of the clip with its zeros lifted
+            pcm = read_pcm(data_dir / row["path"], model.sample_rate_hz)[1]
+            assert row["fill-zeros"] == model.predict(
+                fill_zeros(pcm, seed=0), model.sample_rate_hz).label
         assert (tmp_path / f"confusion_{corpus}.png").exists()
     assert "| ravdess | 4 | 1 |" in (tmp_path / "card.md").read_text()
+    assert "UA with exact zeros filled" in (tmp_path / "card.md").read_text()
     assert (tmp_path / "robustness.png").stat().st_size > 0
 
 

@@ -136,9 +136,6 @@ def _held_out_clips(finished, folds: Sequence[dict], held_out: str) -> list:
     return [chosen[key] for key in sorted(chosen)]
 
 
-FILL_ZEROS_CONDITION = "fill-zeros"
-
-
 def held_out_perturbations(gates_dbfs: Sequence[float], fill_zeros: bool
                            ) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
     """Float-card condition name -> the change it makes to a clip's int16
@@ -147,7 +144,7 @@ def held_out_perturbations(gates_dbfs: Sequence[float], fill_zeros: bool
     by 0, so every card draws the same)."""
     from .augment import fill_zeros as lift_zeros
     from .augment import noise_gate
-    from .model_card import gate_condition
+    from .model_card import FILL_ZEROS_CONDITION, gate_condition
 
     changes = {gate_condition(gate): lambda pcm, gate=gate: noise_gate(pcm, gate)
                for gate in gates_dbfs}

@@ -43,7 +43,7 @@ import numpy as np
 
 from emoedge.audio import float_to_pcm16
 
-from .augment import noise_gate
+from .augment import fill_zeros, noise_gate
 from .metrics import classification_report, mean_and_std
 
 SNRS_DB = (20.0, 10.0, 0.0)
@@ -55,6 +55,9 @@ TILTS_DB = (-6.0, 6.0)
 # samples under this level, in dB below int16 full scale, become exact zeros,
 # which the frontend sees as its floor whatever the gain.
 GATES_DBFS = (-60.0,)
+# The inverse: exact-zero samples lifted to +-1 (sign seed 0). RAVDESS's
+# silences are digital zeros, which a live microphone never gives.
+FILL_ZEROS_CONDITION = "fill-zeros"
 
 
 def add_noise(pcm: np.ndarray, snr_db: float, seed: int) -> np.ndarray:
@@ -122,7 +125,7 @@ def split_speakers(model_path: str | os.PathLike, part: str) -> list[str]:
 
 
 def _perturbations(snrs: Sequence[float], gains: Sequence[float], tilts: Sequence[float],
-                   gates: Sequence[float]):
+                   gates: Sequence[float], fill: bool):
     """Card condition name -> function of (int16 pcm, relative clip path)
     giving the perturbed pcm, in the card's column order. Noise is seeded by
     the clip's path, so any subset of clips re-draws the same noise."""
@@ -133,15 +136,16 @@ def _perturbations(snrs: Sequence[float], gains: Sequence[float], tilts: Sequenc
         **{f"tilt{tilt:+g}": lambda pcm, path, tilt=tilt: apply_tilt(pcm, tilt) for tilt in tilts},
         **{gate_condition(gate): lambda pcm, path, gate=gate: noise_gate(pcm, gate)
            for gate in gates},
+        **({FILL_ZEROS_CONDITION: lambda pcm, path: fill_zeros(pcm, seed=0)} if fill else {}),
     }
 
 
 def score_model(model, clips, *, snrs: Sequence[float] = SNRS_DB,
                 gains: Sequence[float] = GAINS_DB, tilts: Sequence[float] = TILTS_DB,
-                gates: Sequence[float] = GATES_DBFS,
+                gates: Sequence[float] = GATES_DBFS, fill: bool = True,
                 data_root: str = "", progress: bool = False) -> dict:
     """Per-corpus metrics of one model: clean, at each SNR, gain, tilt and
-    noise gate.
+    noise gate, and with ``fill`` its exact zeros lifted to +-1.
 
     Each corpus entry also lists its clips (path relative to ``data_root``,
     true label, and the predicted label per condition), so a card's numbers
@@ -152,7 +156,7 @@ def score_model(model, clips, *, snrs: Sequence[float] = SNRS_DB,
     from emoedge.audio import read_pcm
 
     labels = list(model.labels)
-    perturbations = _perturbations(snrs, gains, tilts, gates)
+    perturbations = _perturbations(snrs, gains, tilts, gates, fill)
     conditions = ("clean", *perturbations)
     rows = defaultdict(list)
     for clip in tqdm(clips, desc="clips", unit="clip", disable=not progress):
@@ -301,12 +305,15 @@ def plot_robustness(summary: dict, path: pathlib.Path) -> None:
 def markdown_table(summary: dict) -> str:
     """Per corpus: clips, folds, then UA (mean ± std over folds) clean, WA
     and macro-F1, the float model's UA and the int8 agreement with it (when
-    known), and UA at each SNR, gain, tilt and noise gate. Percent."""
+    known), and UA at each SNR, gain, tilt and noise gate, and with exact
+    zeros filled. Percent."""
     entry = next(iter(summary.values()), {})
     robustness = {key: f"UA at {key[len(prefix):]} {unit}"
                   for prefix, unit in (("snr", "dB SNR"), ("gain", "dB gain"), ("tilt", "dB tilt"),
                                        ("gate", "dBFS gate"))
                   for key in entry if key.startswith(prefix)}
+    if FILL_ZEROS_CONDITION in entry:
+        robustness[FILL_ZEROS_CONDITION] = "UA with exact zeros filled"
     has_float = all("float" in e for e in summary.values())
     header = ["corpus", "held-out clips", "folds", "UA", "WA", "macro-F1",
               *(["float UA", "int8 agreement with float"] if has_float else []),
