@@ -934,9 +934,11 @@ def test_speaker_mean_run_trains_scores_as_a_float_card_and_refuses_export(
                            progress=False)
         assert other["speaker_shift"].startswith(words)
     assert shifts_asked == list(shifts)
-    with pytest.raises(RecipeError, match="gates apply to a window-normalised run"):
-        float_card(str(tmp_path / "run"), held_out="test", data_root=None, gates_dbfs=(-60.0,),
-                   cache_dir=str(tmp_path / "cache"), progress=False)
+    for changed in ({"gates_dbfs": (-60.0,)}, {"fill_zeros": True}):
+        with pytest.raises(RecipeError, match="gates and filled zeros apply to a "
+                                              "window-normalised run"):
+            float_card(str(tmp_path / "run"), held_out="test", data_root=None, **changed,
+                       cache_dir=str(tmp_path / "cache"), progress=False)
     # nor does quantize write a model file the runtime would mis-read
     with pytest.raises(RecipeError, match="cannot be exported"):
         quantize_run(QuantizeOptions(run_dir=str(tmp_path / "run"),
