@@ -72,8 +72,8 @@ def load_clips(recipe: Recipe, data_root: str | None):
         raise RecipeError("the recipe has no [data] sources")
     clips = load_sources(sources, trust_pickle=recipe.data.trust_pickle)
     corpora = {c.corpus for c in clips}
-    check_corpus_weights(recipe.data.corpus_weights, corpora)
-    check_gate_corpora(recipe.augment.gate_corpora, corpora)
+    check_corpora_named("[data] corpus_weights", recipe.data.corpus_weights, corpora)
+    check_corpora_named("[augment] gate_corpora", recipe.augment.gate_corpora, corpora)
     if recipe.training.task == "regression":
         targets = recipe.training.targets
         kept = [c for c in clips if all(getattr(c, t, None) is not None for t in targets)]
@@ -84,19 +84,13 @@ def load_clips(recipe: Recipe, data_root: str | None):
     return select_labels(clips, recipe.data.labels, merge=recipe.data.merge)
 
 
-def check_corpus_weights(corpus_weights, corpora: set[str]) -> None:
-    """A weight for a corpus no source provides is a typo, not a no-op."""
-    unknown = sorted(set(corpus_weights) - corpora)
+def check_corpora_named(setting: str, names, corpora: set[str]) -> None:
+    """A recipe ``setting`` (e.g. "[data] corpus_weights") naming a corpus no
+    source provides is a typo, not a no-op: a weight or gate that would
+    apply to nothing without a word."""
+    unknown = sorted(set(names) - corpora)
     if unknown:
-        raise RecipeError(f"[data] corpus_weights names {', '.join(unknown)}, which no source "
-                          f"provides (the sources give: {', '.join(sorted(corpora))})")
-
-
-def check_gate_corpora(gate_corpora, corpora: set[str]) -> None:
-    """A gated corpus no source provides would gate nothing without a word."""
-    unknown = sorted(set(gate_corpora) - corpora)
-    if unknown:
-        raise RecipeError(f"[augment] gate_corpora names {', '.join(unknown)}, which no source "
+        raise RecipeError(f"{setting} names {', '.join(unknown)}, which no source "
                           f"provides (the sources give: {', '.join(sorted(corpora))})")
 
 
