@@ -71,7 +71,7 @@ def float_card(run_dir: str, *, held_out: str, data_root: str | None, seed: int 
             without ``held_out`` speakers, or gates or filled zeros asked
             of a speaker-shifted run (its shifts come from unchanged clips).
     """
-    from .model_card import combine, corpus_entries
+    from .model_card import combine, corpus_entries, perturbations
     from .models import SPEAKER_SHIFTED_NORMS
     from .trainer import open_finished_run
 
@@ -94,9 +94,11 @@ def float_card(run_dir: str, *, held_out: str, data_root: str | None, seed: int 
     features = run_features(finished, cache_dir, progress=progress, held_out=speaker_shift)
     labels = list(recipe.output_names)
     clips = _held_out_clips(finished, folds, held_out)
+    # the int8 card's gate and fill conditions, under the same names
+    changes = perturbations(snrs=(), gains=(), tilts=(), gates=gates_dbfs, fill=fill_zeros)
     conditions = {name: perturbed_features(finished, clips, name, change, cache_dir,
                                            progress=progress)
-                  for name, change in held_out_perturbations(gates_dbfs, fill_zeros).items()}
+                  for name, change in changes.items()}
     models, per_model = [], []
     for fold in folds:
         rows, model = _score_fold(finished, fold, features, labels, held_out, root, conditions)
@@ -136,28 +138,14 @@ def _held_out_clips(finished, folds: Sequence[dict], held_out: str) -> list:
     return [chosen[key] for key in sorted(chosen)]
 
 
-def held_out_perturbations(gates_dbfs: Sequence[float], fill_zeros: bool
-                           ) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
-    """Float-card condition name -> the change it makes to a clip's int16
-    samples: a noise gate at each of ``gates_dbfs`` (``gate-60``), and with
-    ``fill_zeros`` every exact zero lifted to +-1 (``fill-zeros``, sign seeded
-    by 0, so every card draws the same)."""
-    from .augment import fill_zeros as lift_zeros
-    from .augment import noise_gate
-    from .model_card import FILL_ZEROS_CONDITION, gate_condition
-
-    changes = {gate_condition(gate): lambda pcm, gate=gate: noise_gate(pcm, gate)
-               for gate in gates_dbfs}
-    if fill_zeros:
-        changes[FILL_ZEROS_CONDITION] = lambda pcm: lift_zeros(pcm, seed=0)
-    return changes
-
-
-def perturbed_features(finished, clips, name: str, change: Callable[[np.ndarray], np.ndarray],
+def perturbed_features(finished, clips, name: str,
+                       change: Callable[[np.ndarray, str], np.ndarray],
                        cache_dir: str | None, *, progress: bool) -> dict[str, tuple]:
     """Clip key -> (features of the clip's samples after ``change``,) for
     each of ``clips``, computed by the run's frontend and kept in the
-    feature cache (keyed by the changed samples); ``name`` labels progress."""
+    feature cache (keyed by the changed samples); ``name`` labels progress.
+    ``change`` is a :func:`.model_card.perturbations` entry, given the
+    samples and the clip's path."""
     from emoedge.audio import read_pcm
 
     from .features import FeatureCache, FeatureJob, default_cache_dir, extract
@@ -165,7 +153,7 @@ def perturbed_features(finished, clips, name: str, change: Callable[[np.ndarray]
 
     rate = finished.recipe.frontend.sample_rate_hz
     jobs = [FeatureJob(path=c.path, pcm=change(
-        c.pcm if c.pcm is not None else read_pcm(c.path, rate)[1])) for c in clips]
+        c.pcm if c.pcm is not None else read_pcm(c.path, rate)[1], c.path)) for c in clips]
     cache = FeatureCache(cache_dir or default_cache_dir(), finished.recipe.frontend)
     arrays = extract(jobs, cache, progress=progress, description=name)
     return {clip_key(c): (a,) for c, a in zip(clips, arrays)}

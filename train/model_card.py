@@ -124,8 +124,8 @@ def split_speakers(model_path: str | os.PathLike, part: str) -> list[str]:
     return speakers
 
 
-def _perturbations(snrs: Sequence[float], gains: Sequence[float], tilts: Sequence[float],
-                   gates: Sequence[float], fill: bool):
+def perturbations(snrs: Sequence[float], gains: Sequence[float], tilts: Sequence[float],
+                  gates: Sequence[float], fill: bool):
     """Card condition name -> function of (int16 pcm, relative clip path)
     giving the perturbed pcm, in the card's column order. Noise is seeded by
     the clip's path, so any subset of clips re-draws the same noise."""
@@ -156,14 +156,14 @@ def score_model(model, clips, *, snrs: Sequence[float] = SNRS_DB,
     from emoedge.audio import read_pcm
 
     labels = list(model.labels)
-    perturbations = _perturbations(snrs, gains, tilts, gates, fill)
-    conditions = ("clean", *perturbations)
+    changes = perturbations(snrs, gains, tilts, gates, fill)
+    conditions = ("clean", *changes)
     rows = defaultdict(list)
     for clip in tqdm(clips, desc="clips", unit="clip", disable=not progress):
         path = relative_path(clip.path, data_root)
         predicted = {"clean": model.predict_file(clip.path).label}
         pcm = read_pcm(clip.path, model.sample_rate_hz)[1]
-        for condition, perturb in perturbations.items():
+        for condition, perturb in changes.items():
             predicted[condition] = model.predict(perturb(pcm, path), model.sample_rate_hz).label
         rows[clip.corpus].append({"path": path, "true": clip.label, **predicted})
     return corpus_entries(rows, labels, conditions)
