@@ -151,6 +151,10 @@ def test_pcan_gain_falls_with_noise_and_shrink_is_continuous():
     ("lower_band_limit_hz", 8000.0, "lower_band_limit_hz"),
     ("min_signal_remaining", 1.5, "min_signal_remaining"),
     ("sample_rate_hz", 0, "sample_rate_hz"),
+    ("magnitude_floor", -1, "magnitude_floor"),
+    ("magnitude_floor", 1 << 16, "magnitude_floor"),
+    ("magnitude_floor", 2.5, "magnitude_floor"),
+    ("magnitude_floor", True, "magnitude_floor"),
 ])
 def test_config_rejects_bad_values(field, value, message):
     with pytest.raises(ValueError, match=message):

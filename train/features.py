@@ -55,7 +55,7 @@ class FeatureCache:
     def __init__(self, root: str | os.PathLike, frontend: FrontendConfig) -> None:
         self.root = pathlib.Path(root)
         self.frontend = frontend
-        self._config_digest = json.dumps({"frontend": frontend.to_dict(), "v": KEY_VERSION},
+        self._config_digest = json.dumps({"frontend": _keyed_fields(frontend), "v": KEY_VERSION},
                                          sort_keys=True)
         self.stats = CacheStats()
 
@@ -108,6 +108,20 @@ def _read(path: str, rate: int) -> np.ndarray:
     from emoedge.audio import read_pcm
 
     return read_pcm(path, rate)[1]
+
+
+_FIELDS_ADDED_AFTER_V1 = {"magnitude_floor": 0}
+"""Frontend fields newer than the first cache keys, with the value that means off."""
+
+
+def _keyed_fields(frontend: FrontendConfig) -> dict:
+    """The frontend's fields for the key; a newer field at its off value is left
+    out, so it keeps every key cached before the field existed."""
+    fields = frontend.to_dict()
+    for name, off in _FIELDS_ADDED_AFTER_V1.items():
+        if fields[name] == off:
+            del fields[name]
+    return fields
 
 
 def _audio_digest(job: FeatureJob) -> str:

@@ -42,6 +42,10 @@ class FrontendConfig:
         pcan_gain_bits: fixed-point bits of the PCAN gain.
         enable_log: apply the fixed-point natural log.
         log_scale_shift: the log output is ln(x) * 2**log_scale_shift.
+        magnitude_floor: floor under the mel magnitudes before noise
+            reduction, PCAN and log, in stage-5 magnitude units; 0 is off.
+            ±1 LSB white noise gives magnitudes of 1-4 (median 2, feature
+            177), digital silence gives 0 (feature 0): see ``floor.py``.
     """
 
     sample_rate_hz: int = 16000
@@ -60,6 +64,7 @@ class FrontendConfig:
     pcan_gain_bits: int = 21
     enable_log: bool = True
     log_scale_shift: int = 6
+    magnitude_floor: int = 0
 
     def __post_init__(self) -> None:
         problems = list(_config_problems(self))
@@ -149,3 +154,6 @@ def _config_problems(c: FrontendConfig):
         yield "pcan_offset and pcan_strength must be >= 0"
     if not 0 <= c.log_scale_shift <= 16:
         yield "log_scale_shift must be in 0..16"
+    if isinstance(c.magnitude_floor, bool) or not isinstance(c.magnitude_floor, int) \
+            or not 0 <= c.magnitude_floor < 1 << 16:
+        yield "magnitude_floor must be an integer in 0..65535"

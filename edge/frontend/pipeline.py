@@ -17,6 +17,7 @@ from .config import FrontendConfig
 from .energy import power_spectrum
 from .fft import FixedRealFft
 from .filterbank import MelFilterbank
+from .floor import apply_magnitude_floor
 from .log_scale import log_scale
 from .noise_reduction import NoiseReduction
 from .pcan import PcanGainControl
@@ -108,7 +109,7 @@ def filterbank_magnitudes(frames: np.ndarray, tables: FrontendTables) -> np.ndar
 
 def process_frames(frames: np.ndarray, tables: FrontendTables,
                    noise_estimate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """All eight stages on a block of consecutive frames.
+    """All stages on a block of consecutive frames.
 
     Args:
         frames: int16, shape (frames, window_samples).
@@ -122,6 +123,7 @@ def process_frames(frames: np.ndarray, tables: FrontendTables,
         signal = np.concatenate([filterbank_magnitudes(frames[start:start + BLOCK_FRAMES], tables)
                                  for start in range(0, len(frames), BLOCK_FRAMES)])
     config = tables.config
+    signal = apply_magnitude_floor(signal, config.magnitude_floor)
     if config.noise_reduction_active or tables.pcan is not None:
         estimates = tables.noise_reduction.track(signal, noise_estimate)
         if len(estimates):
