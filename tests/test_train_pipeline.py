@@ -90,7 +90,8 @@ def test_learnable_property_is_learned_and_exported(tensorflow_available, tmp_pa
     from emoedge.train.recipe import load_recipe
     from emoedge.train.trainer import run_training
 
-    recipe = load_recipe(_recipe(tmp_path, manifest))
+    # a non-default frontend (the magnitude floor) must reach the model file
+    recipe = load_recipe(_recipe(tmp_path, manifest, extra="\n[frontend]\nmagnitude_floor = 2\n"))
     result = run_training(recipe, tmp_path / "run", data_root=None, cache_dir=tmp_path / "cache",
                           progress=False)
     (fold,) = result.folds
@@ -110,7 +111,7 @@ def test_learnable_property_is_learned_and_exported(tensorflow_available, tmp_pa
     assert not (parts[0] & parts[2]) and not (parts[1] & parts[2]) and all(parts)
     model = emoedge.load_model(run / "split0_seed0" / "model_int8.tflite")
     assert model.labels == ("sad", "neutral", "happy")
-    assert model.metadata.frontend == recipe.frontend
+    assert model.metadata.frontend == recipe.frontend and recipe.frontend.magnitude_floor == 2
     # the model file says which machine trained it, as the fold directory does
     trained_on = json.loads((run / "split0_seed0" / "machine.json").read_text())
     assert trained_on["arch"] == platform.machine() and trained_on["tensorflow"]
