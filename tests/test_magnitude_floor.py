@@ -1,6 +1,7 @@
 """The magnitude floor (stage 5b): exact values, its equivalence with a floor
-under the features, streaming against batch, and how it travels through the
-feature cache and the model file."""
+under the features, streaming against batch, and how it travels in the model
+file. (Its feature-cache keys are tested with the cache, in
+test_train_pipeline.py.) These run on aarch64 too (test_aarch64.py)."""
 
 from __future__ import annotations
 
@@ -96,19 +97,6 @@ def test_configs_written_before_the_floor_read_back_with_it_off():
     assert FrontendConfig.from_dict(written_before) == FrontendConfig()
     floored = FrontendConfig(magnitude_floor=2)
     assert FrontendConfig.from_dict(floored.to_dict()) == floored
-
-
-def test_cache_keys_stay_as_they_were_with_the_floor_off_and_change_with_it_on(tmp_path):
-    from emoedge.train.features import FeatureCache, FeatureJob
-
-    job = FeatureJob(path="a.flac", pcm=np.arange(-800, 800, dtype=np.int16))
-    # the key this job had before the floor existed (commit 3571f04)
-    before = "2b68d6f6c36ee4e7d1397ebaa00e3c893bb658299554a8a58cf883571e5f17ff"
-    assert FeatureCache(tmp_path, FrontendConfig()).key(job) == before
-    floored = FeatureCache(tmp_path, FrontendConfig(magnitude_floor=2))
-    assert floored.key(job) != before
-    silence = FeatureJob(path="s.flac", pcm=np.zeros(4000, np.int16))
-    assert (floored.get(silence) == 177).all() and floored.stats.misses == 1
 
 
 def test_the_model_file_carries_the_floor_and_the_recognizer_honours_it(tmp_path,

@@ -471,6 +471,20 @@ def test_feature_cache_hits_and_misses(tmp_path):
     assert cache.stats.misses == 2 and not np.array_equal(changed, first)
 
 
+def test_cache_keys_stay_as_they_were_with_the_floor_off_and_change_with_it_on(tmp_path):
+    from emoedge import FrontendConfig
+    from emoedge.train.features import FeatureCache, FeatureJob
+
+    job = FeatureJob(path="a.flac", pcm=np.arange(-800, 800, dtype=np.int16))
+    # the key this job had before the floor existed (commit 3571f04)
+    before = "2b68d6f6c36ee4e7d1397ebaa00e3c893bb658299554a8a58cf883571e5f17ff"
+    assert FeatureCache(tmp_path, FrontendConfig()).key(job) == before
+    floored = FeatureCache(tmp_path, FrontendConfig(magnitude_floor=2))
+    assert floored.key(job) != before
+    silence = FeatureJob(path="s.flac", pcm=np.zeros(4000, np.int16))
+    assert (floored.get(silence) == 177).all() and floored.stats.misses == 1
+
+
 def test_recipe_errors_and_round_trip(tmp_path):
     from emoedge.train.recipe import RecipeError, load_recipe, recipe_from_dict
 
