@@ -19,6 +19,7 @@ from emoedge.frontend.floor import apply_magnitude_floor
 from emoedge.frontend.log_scale import log_scale
 from emoedge.frontend.pipeline import build_tables
 from signals import chirp, voiced_speech, white_noise
+from test_streaming import stream_in_chunks
 
 GOLDEN = json.loads((pathlib.Path(__file__).parent / "golden" / "frontend.json").read_text())
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
@@ -81,14 +82,8 @@ def test_with_noise_reduction_and_pcan_the_floored_magnitudes_feed_the_noise_est
 def test_streaming_equals_batch_with_the_floor(config):
     pcm = np.concatenate([np.zeros(3000, np.int16), voiced_speech(0.4), white_noise(0.2, rms=2),
                           np.zeros(2500, np.int16), chirp(0.3)])
-    frontend = StreamingFrontend(config)
-    sizes = [1, 159, 400, 7, 1601, 33]
-    streamed, start, i = [], 0, 0
-    while start < len(pcm):
-        streamed.append(frontend.process(pcm[start:start + sizes[i % len(sizes)]]))
-        start += sizes[i % len(sizes)]
-        i += 1
-    np.testing.assert_array_equal(np.concatenate(streamed), compute_features(pcm, config))
+    streamed = stream_in_chunks(StreamingFrontend(config), pcm, [1, 159, 400, 7, 1601, 33])
+    np.testing.assert_array_equal(streamed, compute_features(pcm, config))
 
 
 def test_configs_written_before_the_floor_read_back_with_it_off():
