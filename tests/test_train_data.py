@@ -843,3 +843,24 @@ def test_the_readme_recipe_example_loads_so_none_of_its_keys_is_stale(tmp_path):
     recipe = load_recipe(tmp_path / "example.toml")
     assert recipe.model.speaker_heard_clips == 0 and recipe.model.architecture == "dscnn"
     assert recipe.augment_variants == 1 and recipe.model.pooling == "global-average"
+
+
+def test_the_readme_augment_reference_names_every_field_at_its_default():
+    """The README's [augment] block is the only user-facing list of the
+    augmentations: a field added without it, or a default changed under it,
+    fails here."""
+    import dataclasses
+    import re
+    import tomllib
+
+    from emoedge.train.augment import AugmentConfig
+
+    readme = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text()
+    (example,) = [block for block in re.findall(r"```toml\n(.*?)```", readme, re.S)
+                  if "[augment]" in block]
+    documented = tomllib.loads(example)["augment"]
+    defaults = AugmentConfig()
+    assert set(documented) == {field.name for field in dataclasses.fields(AugmentConfig)}
+    for name, value in documented.items():
+        default = getattr(defaults, name)
+        assert (tuple(value) if isinstance(value, list) else value) == default, name
