@@ -259,3 +259,46 @@ def test_too_few_representative_windows_is_refused(representative):
 
     with pytest.raises(ConversionError, match="at least 200"):
         convert_int8(object(), representative[:10])
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("architecture", ["cnn1d", "mlp"])  # mlp has a dropout per dense layer
+def test_dropout_masks_come_from_seed_and_epoch_alone(tensorflow_available, architecture):
+    """Two models built apart, the second after its process drew masks of its
+    own, drop the same units once reseeded for the same (seed, epoch): a
+    resumed epoch trains as the uncut one did. Another epoch, another mask."""
+    import tf_keras as keras
+
+    from emoedge.train.models import ModelSpec, build_model, reseed_dropout
+
+    spec = ModelSpec(architecture=architecture, frames=FRAMES, channels=CHANNELS,
+                     outputs=OUTPUTS, feature_mean=400.0, feature_std=150.0, dropout=0.5)
+    x = (400 + 150 * np.random.default_rng(1).standard_normal((4, FRAMES, CHANNELS, 1))
+         ).astype(np.float32)
+    keras.utils.set_random_seed(0)
+    first = build_model(spec)
+    second = build_model(spec)
+    second.set_weights(first.get_weights())
+    second(x, training=True)  # moves its generators on, as earlier epochs would
+
+    def outputs(model, epoch):
+        reseed_dropout(model, seed=7, epoch=epoch)
+        return model(x, training=True).numpy()
+
+    layers = reseed_dropout(first, seed=7, epoch=3)
+    assert layers == (4 if architecture == "mlp" else 1)
+    np.testing.assert_array_equal(outputs(first, 3), outputs(second, 3))
+    assert not np.allclose(outputs(first, 3), outputs(first, 4))
+
+
+@pytest.mark.tf
+def test_a_dropout_layer_whose_masks_cannot_be_reseeded_is_refused(tensorflow_available):
+    import tf_keras as keras
+
+    from emoedge.train.models import reseed_dropout
+
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dropout(0.5, name="legacy")(inputs))
+    with pytest.raises(RuntimeError, match="dropout layer 'legacy' draws from TensorFlow's "
+                                           "legacy random op"):
+        reseed_dropout(model, seed=0, epoch=0)

@@ -583,15 +583,17 @@ def test_a_fold_cut_mid_training_resumes_from_its_last_epoch(tensorflow_availabl
                                                              manifest, monkeypatch, cut):
     """A fold cut after an epoch resumes from that epoch, not from the start,
     and ends where a fold never cut ends: the same per-epoch losses and
-    validation scores, the same selected epoch and test outputs (no dropout,
-    whose masks restart from the seed). Cut at the epoch where early stopping
-    ended training, it trains no further epoch."""
+    validation scores, the same selected epoch and test outputs. Dropout is
+    on (0.3, the shipped recipe's rate): its masks are drawn from (seed,
+    epoch) like the batches, not from where a process's random stream stood.
+    Cut at the epoch where early stopping ended training, it trains no
+    further epoch."""
     from emoedge.train import trainer as trainer_module
     from emoedge.train.epoch_state import FILE_NAME
     from emoedge.train.recipe import load_recipe
     from emoedge.train.trainer import run_training
 
-    settings = ["model.dropout=0", "training.ema_decay_per_epoch=0.5"]
+    settings = ["model.dropout=0.3", "training.ema_decay_per_epoch=0.5"]
     if cut == "at-early-stop":
         settings += ["training.min_epochs=2", "training.patience=1"]
     if cut == "with-speaker-adversary":  # its head and reversal strength resume too

@@ -15,11 +15,12 @@ What the next epoch depends on, and so what is kept:
   and the history;
 - whether early stopping ended training after this epoch.
 
-The batches need nothing kept: each epoch's windows, augmentation and mixup
-draws come from (seed, epoch) alone. Dropout's masks are the exception: they
-come from TensorFlow's own generator, which starts again from the seed after
-a resume, so a resumed fold with dropout is a close cousin of the fold never
-stopped, not its copy. Without dropout the two are equal.
+The random draws need nothing kept: each epoch's windows, augmentation,
+mixup and dropout masks come from (seed, epoch) alone, so a resumed fold
+ends where the fold never stopped ends. Dropout was the last to join
+(``models.reseed_dropout``): its masks used to come from TensorFlow's
+legacy random op, whose state restarts in every new process, and a
+resumed fold with dropout ended where another seed might.
 
 The file is ``epoch_state.npz`` in the fold's directory, written beside
 itself and renamed into place, so a cut during the write leaves the previous

@@ -134,10 +134,46 @@ def build_model(spec: ModelSpec, *, batch_size: int | None = None, for_export: b
         x = keras.layers.Rescaling(1.0 / std, offset=-spec.feature_mean / std, name="normalise")(inputs)
         x = _normalise_per_window(x, spec, keras)
     x = _BUILDERS[spec.architecture](x, spec, keras)
-    x = keras.layers.Dropout(spec.dropout)(x)
+    x = _dropout(spec.dropout, keras)(x)
     # float32 logits even under a mixed-precision policy, for a stable softmax
     outputs = keras.layers.Dense(spec.outputs, name="logits", dtype="float32")(x)
     return keras.Model(inputs, outputs, name=spec.architecture.replace("-", "_"))
+
+
+def _dropout(rate: float, keras):
+    """A dropout layer whose masks come from a ``tf.random.Generator`` (the
+    "stateful" kind), not the legacy stateful op: the generator's state is a
+    variable :func:`reseed_dropout` can set, while the op's state lives in its
+    kernel and restarts from the seed in every new process. The generator's
+    state is no weight, so saved weights and the export graph are unchanged."""
+    return keras.layers.Dropout(rate, rng_type="stateful")
+
+
+def reseed_dropout(model, *, seed: int, epoch: int) -> int:
+    """Start each dropout layer's masks for ``epoch`` from (seed, epoch,
+    layer) alone, as the batches already are, so an epoch draws the same
+    masks whether its process trained the epochs before it or resumed
+    after them. Returns how many layers were reseeded.
+
+    Raises:
+        RuntimeError: a dropout layer has no generator to reseed (it was
+            built without :func:`_dropout`), which would leave its masks
+            to the process's history.
+    """
+    import numpy as np
+    import tf_keras as keras
+
+    layers = [m for m in model.submodules if isinstance(m, keras.layers.Dropout)]
+    for index, layer in enumerate(layers):
+        generator = layer._random_generator  # tf_keras 2.x keeps it here
+        generator._maybe_init()  # built lazily at the first training call
+        if getattr(generator, "_generator", None) is None:
+            raise RuntimeError(f"dropout layer {layer.name!r} draws from TensorFlow's legacy "
+                               "random op, whose state cannot be set; build it with _dropout")
+        # stream 2: the batches use [seed, epoch] and mixup [seed, epoch, 1]
+        stream = np.random.default_rng([seed, epoch, 2, index])
+        generator._generator.reset_from_seed(int(stream.integers(2**31)))
+    return len(layers)
 
 
 def with_batch_one(model, spec: ModelSpec):
@@ -272,7 +308,7 @@ def _mlp(x, spec, keras):
         x = keras.layers.Dense(_width(spec, units), use_bias=False)(x)
         x = keras.layers.BatchNormalization(momentum=spec.batch_norm_momentum)(x)
         x = keras.layers.ReLU()(x)
-        x = keras.layers.Dropout(spec.dropout / 2)(x)
+        x = _dropout(spec.dropout / 2, keras)(x)
     return x
 
 

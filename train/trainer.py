@@ -32,6 +32,7 @@ from .dataset import (ClipFeatures, balancing_weights, evaluation_windows, mixup
 from .features import FeatureCache, FeatureJob, default_cache_dir, extract
 from .machine import write_machine
 from .metrics import classification_report, mean_and_std, regression_report
+from .models import reseed_dropout
 from .recipe import Recipe, RecipeError, load_recipe, resolve_sources
 from .resume import (check_kept_epoch_weights, check_run_directory, check_same_split,
                      finished_metrics)
@@ -390,6 +391,7 @@ class FoldTrainer:
         if self.reversal is not None:
             set_reversal(self.reversal, self.recipe.training.speaker_adversary_weight
                          * reversal_ramp(epoch / self.recipe.training.epochs))
+        reseed_dropout(self.fitted, seed=self.seed, epoch=epoch)
         losses = self.train_batches(train, epoch)
         scores, raw_weights = self.validate(model, val, average)
         return ({"epoch": epoch, **losses, **scores,
