@@ -248,11 +248,15 @@ def test_audit_reports_costs_of_the_fixture():
 
 
 def _synthetic_windows(rng, n, frames, channels):
-    """Raw-feature-like windows (uint16 range) whose class sets a spectral tilt."""
+    """Raw-feature-like windows (uint16 range) whose class sets a spectral
+    pattern in bursts: on for 25 frames, off for 25. A pattern held over the
+    whole window would be a constant per channel, which window-mean input
+    normalisation removes, and that model could only guess."""
     labels = rng.integers(0, 3, n)
     x = rng.normal(1000.0, 300.0, (n, frames, channels, 1))
     pattern = np.sin(np.arange(channels) * 0.7)[None, None, :]
-    x[..., 0] += (labels[:, None, None] - 1) * 250.0 * pattern
+    bursts = (np.sin(np.arange(frames) * 2 * np.pi / 50) > 0)[None, :, None]
+    x[..., 0] += (labels[:, None, None] - 1) * 800.0 * pattern * bursts
     return np.clip(x, 0, 65535).astype(np.float32), labels
 
 
@@ -277,15 +281,20 @@ def test_qat_is_integer_only_and_agrees_with_float(architecture, input_norm, pre
     rng = np.random.default_rng(0)
     frames, channels = 300, 40
     x, y = _synthetic_windows(rng, 256, frames, channels)
-    test_x, _ = _synthetic_windows(rng, 64, frames, channels)
+    test_x, test_y = _synthetic_windows(rng, 64, frames, channels)
     onehot = np.eye(3, dtype=np.float32)[y]
+    # batch-norm momentum 0.5: the moving statistics settle within these 48
+    # steps (at the recipe's 0.9 they do not, and every window gets one label)
     spec = ModelSpec(architecture=architecture, frames=frames, channels=channels, outputs=3,
                      width=0.25, feature_mean=float(x.mean()), feature_std=float(x.std()),
-                     input_norm=input_norm)
+                     input_norm=input_norm, batch_norm_momentum=0.5)
     model = build_model(spec)
     loss = keras.losses.CategoricalCrossentropy(from_logits=True)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss)
-    model.fit(x, onehot, batch_size=32, epochs=2, verbose=0)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss=loss)
+    model.fit(x, onehot, batch_size=32, epochs=6, verbose=0)
+    float_labels = model.predict(test_x, verbose=0).argmax(axis=1)
+    # agreement means something only if the float model tells the classes apart
+    assert np.mean(float_labels == test_y) >= 0.9
 
     def batches(epoch):
         for start in range(0, len(x), 32):
@@ -309,6 +318,5 @@ def test_qat_is_integer_only_and_agrees_with_float(architecture, input_norm, pre
         interpreter.set_tensor(source["index"], q[None])
         interpreter.invoke()
         int8_labels.append(int(interpreter.get_tensor(target["index"])[0].argmax()))
-    float_labels = model.predict(test_x, verbose=0).argmax(axis=1)
     agreement = float(np.mean(np.array(int8_labels) == float_labels))
     assert agreement >= 0.9, agreement
