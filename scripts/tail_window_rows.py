@@ -19,14 +19,13 @@ different sessions and kept in the repository between them.
 from __future__ import annotations
 
 import argparse
-import gzip
-import json
 import os
 import pathlib
 import re
 
 import numpy as np
 
+from emoedge.train.card_compare import read_card, write_card
 from emoedge.train.dataset import evaluation_windows
 
 KEPT_CARDS = "docs/runs/val_by_corpus/cards/float_control_fold{fold}_seed{seed}_avx512.card.json.gz"
@@ -49,7 +48,7 @@ def with_tail(features: np.ndarray, window_frames: int, hop_frames: int,
     frames = len(features)
     if frames <= window_frames:
         return windows
-    last_end = (frames - window_frames) // hop_frames * hop_frames + window_frames
+    last_end = (len(windows) - 1) * hop_frames + window_frames
     if last_end == frames:
         return windows
     return np.concatenate([windows, features[None, -window_frames:]])
@@ -105,8 +104,7 @@ def differences_from_card(rows: list[dict], card_path: pathlib.Path) -> int | No
     None without the card. A clip the card lacks counts as a difference."""
     if not card_path.exists():
         return None
-    with gzip.open(card_path, "rt") as handle:
-        card = json.load(handle)
+    card = read_card(card_path)
     kept = {row["path"]: row["clean"] for corpus in card["per_model"][0].values()
             for row in corpus["predictions"]}
     return sum(kept.get(row["path"]) != row["shipped"] for row in rows)
@@ -133,9 +131,8 @@ def main(argv: list[str] | None = None) -> None:
                                     "differ_from_kept_card": differ, "rows": rows}
         print(f"f{fold}_s{seed}: {len(rows)} clips, "
               + ("no kept card" if differ is None else f"{differ} differ from the kept card"))
-    # mtime 0: the same rows give the same bytes, so a rescored file shows no diff
-    pathlib.Path(args.out).write_bytes(gzip.compress(
-        json.dumps({"labels": labels, "runs": runs}).encode(), mtime=0))
+    # gzip with no timestamp, as cards are kept: a rescored file shows no diff
+    write_card({"labels": labels, "runs": runs}, args.out)
 
 
 if __name__ == "__main__":

@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import gzip
-import json
 from collections import defaultdict
 
+from emoedge.train.card_compare import read_card
 from emoedge.train.metrics import classification_report
 
 VARIANTS = ("shipped", "tail", "hop250")
@@ -48,8 +47,7 @@ def load_rows(paths: list[str]) -> tuple[list[str], dict[str, dict]]:
     found twice or a file with other labels is refused."""
     labels, runs = None, {}
     for path in paths:
-        with gzip.open(path, "rt") as handle:
-            doc = json.load(handle)
+        doc = read_card(path)
         if labels not in (None, doc["labels"]):
             raise SystemExit(f"{path} has labels {doc['labels']}, the first file {labels}")
         labels = doc["labels"]
