@@ -249,7 +249,7 @@ def test_audit_reports_costs_of_the_fixture():
 
 def _synthetic_windows(rng, n, frames, channels):
     """Raw-feature-like windows (uint16 range) whose class sets a spectral
-    pattern in bursts: on for 24 frames of every 50, off for the rest. A pattern held over the
+    pattern in bursts: on for 25 frames, off for 25. A pattern held over the
     whole window would be a constant per channel, which window-mean input
     normalisation removes, and that model could only guess."""
     labels = rng.integers(0, 3, n)
