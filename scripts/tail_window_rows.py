@@ -72,9 +72,29 @@ def fold_and_seed(run: str) -> tuple[int, int]:
     return int(found[1]), int(found[2])
 
 
-def run_rows(run: str, data_root: str | None, cache_dir: str | None) -> tuple[list[str], list[dict]]:
+def predict_cut(trainer, model, clips: list, cut) -> np.ndarray:
+    """Clip probabilities with each clip's windows cut by ``cut``, which may
+    give different clips windows of different lengths: clips are scored in
+    groups of one window length, each group by the run's weights in a graph
+    of that length. Returns float64 (clips, labels)."""
+    from emoedge.train.trainer import clip_outputs
+
+    windows = [cut(clip.variants[0], trainer.window_frames, trainer.hop_frames, trainer.padding)
+               for clip in clips]
+    outputs = np.zeros((len(clips), len(trainer.labels)))
+    for frames in sorted({w.shape[1] for w in windows}):
+        group = [i for i, w in enumerate(windows) if w.shape[1] == frames]
+        outputs[group] = clip_outputs(trainer.at_frames(model, frames), [windows[i] for i in group])
+    return outputs
+
+
+def run_rows(run: str, data_root: str | None, cache_dir: str | None,
+             variants: dict = VARIANTS) -> tuple[list[str], list[dict]]:
     """The run's labels and one row per validation clip: path (as cards
-    name it), corpus, true label and the label under each variant."""
+    name it), corpus, true label and the label under each of ``variants``
+    (name -> cut, called as ``cut(features, window_frames, hop_frames,
+    padding)``; or a function of the run's FoldTrainer giving them, for
+    cuts that need more of the run's recipe)."""
     from emoedge.train.evaluate import run_features
     from emoedge.train.model_card import relative_path
     from emoedge.train.trainer import FoldTrainer, open_finished_run
@@ -88,11 +108,9 @@ def run_rows(run: str, data_root: str | None, cache_dir: str | None) -> tuple[li
     _, model = trainer.load_saved_model()
     chosen = list(finished.splits[entry["split"]].val)
     clips = trainer.clip_features(chosen, features, with_variants=False)
-    predicted = {}
-    for name, cut in VARIANTS.items():
-        trainer.clip_windows = lambda clip, cut=cut: cut(
-            clip.variants[0], trainer.window_frames, trainer.hop_frames, trainer.padding)
-        predicted[name] = trainer.predict_clips(model, clips).argmax(axis=1)
+    cuts = variants(trainer) if callable(variants) else variants
+    predicted = {name: predict_cut(trainer, model, clips, cut).argmax(axis=1)
+                 for name, cut in cuts.items()}
     rows = [{"path": relative_path(clip.path, data_root), "corpus": clip.corpus, "true": clip.label,
              **{name: labels[int(p[i])] for name, p in predicted.items()}}
             for i, clip in enumerate(chosen)]
@@ -110,8 +128,9 @@ def differences_from_card(rows: list[dict], card_path: pathlib.Path) -> int | No
     return sum(kept.get(row["path"]) != row["shipped"] for row in rows)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv: list[str] | None = None, variants: dict = VARIANTS,
+         description: str = __doc__) -> None:
+    parser = argparse.ArgumentParser(description=description.split("\n\n")[0])
     parser.add_argument("out", help="rows file to write (.json.gz)")
     parser.add_argument("runs", nargs="+", help="finished runs named ..._fFOLD_sSEED")
     parser.add_argument("--kept-cards", default=KEPT_CARDS,
@@ -121,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
     labels, runs = None, {}
     for run in args.runs:
         fold, seed = fold_and_seed(run)
-        run_labels, rows = run_rows(run, data_root, cache_dir)
+        run_labels, rows = run_rows(run, data_root, cache_dir, variants)
         if labels not in (None, run_labels):
             raise SystemExit(f"{run} has labels {run_labels}, the first run {labels}")
         labels = run_labels
@@ -130,7 +149,8 @@ def main(argv: list[str] | None = None) -> None:
         runs[f"f{fold}_s{seed}"] = {"run": str(run), "kept_card": str(card),
                                     "differ_from_kept_card": differ, "rows": rows}
         print(f"f{fold}_s{seed}: {len(rows)} clips, "
-              + ("no kept card" if differ is None else f"{differ} differ from the kept card"))
+              + ("no kept card" if differ is None else f"{differ} differ from the kept card"),
+              flush=True)
     # gzip with no timestamp, as cards are kept: a rescored file shows no diff
     write_card({"labels": labels, "runs": runs}, args.out)
 

@@ -23,16 +23,17 @@ from emoedge.train.card_compare import read_card
 from emoedge.train.metrics import classification_report
 
 VARIANTS = ("shipped", "tail", "hop250")
+CANDIDATE = "tail"  # the variant the rule judges against "shipped"
 FOLDS_JUDGED = {1, 2, 3}
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class CorpusFigures:
     """One corpus's UA (%) per seed, in seed order, for each variant, and
-    how many pooled clips the tail window relabels."""
+    how many pooled clips the candidate variant relabels."""
     seeds: list[int]
     ua_percent: dict[str, list[float]]
-    tail_changes: int
+    candidate_changes: int
     wrong_to_right: int
     right_to_wrong: int
     clips: int
@@ -58,7 +59,9 @@ def load_rows(paths: list[str]) -> tuple[list[str], dict[str, dict]]:
     return labels, runs
 
 
-def corpus_figures(labels: list[str], runs: dict[str, dict], corpus: str) -> CorpusFigures:
+def corpus_figures(labels: list[str], runs: dict[str, dict], corpus: str,
+                   variants: tuple[str, ...] = VARIANTS,
+                   candidate: str = CANDIDATE) -> CorpusFigures:
     """``corpus``'s figures with every run's clips pooled per seed."""
     pooled = defaultdict(list)
     for key, run in runs.items():
@@ -71,10 +74,10 @@ def corpus_figures(labels: list[str], runs: dict[str, dict], corpus: str) -> Cor
 
     rows = [r for s in seeds for r in pooled[s]]
     return CorpusFigures(
-        seeds=seeds, ua_percent={v: [ua(pooled[s], v) for s in seeds] for v in VARIANTS},
-        tail_changes=sum(r["tail"] != r["shipped"] for r in rows),
-        wrong_to_right=sum(r["tail"] == r["true"] != r["shipped"] for r in rows),
-        right_to_wrong=sum(r["shipped"] == r["true"] != r["tail"] for r in rows),
+        seeds=seeds, ua_percent={v: [ua(pooled[s], v) for s in seeds] for v in variants},
+        candidate_changes=sum(r[candidate] != r["shipped"] for r in rows),
+        wrong_to_right=sum(r[candidate] == r["true"] != r["shipped"] for r in rows),
+        right_to_wrong=sum(r["shipped"] == r["true"] != r[candidate] for r in rows),
         clips=len(rows))
 
 
@@ -94,12 +97,13 @@ def why_no_verdict(runs: dict[str, dict]) -> str | None:
     return None
 
 
-def verdict(emodb: CorpusFigures, ravdess: CorpusFigures) -> tuple[bool, list[str]]:
+def verdict(emodb: CorpusFigures, ravdess: CorpusFigures,
+            candidate: str = CANDIDATE) -> tuple[bool, list[str]]:
     """The rule's three conditions, each with its figure."""
-    gain = emodb.mean("tail") - emodb.mean("shipped")
-    lower = [s for s, a, b in zip(emodb.seeds, emodb.ua_percent["shipped"], emodb.ua_percent["tail"])
-             if b < a]
-    ravdess_change = ravdess.mean("tail") - ravdess.mean("shipped")
+    gain = emodb.mean(candidate) - emodb.mean("shipped")
+    lower = [s for s, a, b in zip(emodb.seeds, emodb.ua_percent["shipped"],
+                                  emodb.ua_percent[candidate]) if b < a]
+    ravdess_change = ravdess.mean(candidate) - ravdess.mean("shipped")
     conditions = [(gain >= 1.0, f"EMO-DB {gain:+.2f} (at least +1.0)"),
                   (not lower, f"EMO-DB seeds lower: {lower or 'none'}"),
                   (ravdess_change >= -0.5, f"RAVDESS {ravdess_change:+.2f} (at least -0.5)")]
@@ -107,23 +111,24 @@ def verdict(emodb: CorpusFigures, ravdess: CorpusFigures) -> tuple[bool, list[st
                                              for ok, text in conditions]
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("rows", nargs="+", help="rows files from tail_window_rows.py")
+def main(argv: list[str] | None = None, variants: tuple[str, ...] = VARIANTS,
+         candidate: str = CANDIDATE, description: str = __doc__) -> None:
+    parser = argparse.ArgumentParser(description=description.split("\n\n")[0])
+    parser.add_argument("rows", nargs="+", help="rows files of the round's rows script")
     args = parser.parse_args(argv)
     labels, runs = load_rows(args.rows)
-    figures = {c: corpus_figures(labels, runs, c) for c in ("emodb", "ravdess")}
+    figures = {c: corpus_figures(labels, runs, c, variants, candidate) for c in ("emodb", "ravdess")}
     for corpus, f in figures.items():
-        for variant in VARIANTS:
+        for variant in variants:
             per_seed = " / ".join(f"{v:.1f}" for v in f.ua_percent[variant])
             print(f"{corpus} {variant}: {per_seed}, mean {f.mean(variant):.2f}")
-        print(f"{corpus} tail relabels {f.tail_changes} of {f.clips} "
+        print(f"{corpus} {candidate} relabels {f.candidate_changes} of {f.clips} "
               f"(wrong->right {f.wrong_to_right}, right->wrong {f.right_to_wrong})")
     reason = why_no_verdict(runs)
     if reason is not None:
         print(f"verdict waits: {reason}")
         return
-    passed, lines = verdict(figures["emodb"], figures["ravdess"])
+    passed, lines = verdict(figures["emodb"], figures["ravdess"], candidate)
     print("\n".join(lines))
     print("verdict: passes" if passed else "verdict: fails")
 

@@ -120,7 +120,7 @@ def test_the_summary_pools_each_seeds_folds_before_computing_ua():
     assert figures.seeds == [0, 1]
     assert figures.ua_percent["shipped"] == [50.0, 100.0]
     assert figures.ua_percent["tail"] == [100.0, 50.0]
-    assert (figures.tail_changes, figures.wrong_to_right, figures.right_to_wrong,
+    assert (figures.candidate_changes, figures.wrong_to_right, figures.right_to_wrong,
             figures.clips) == (2, 1, 1, 4)
 
 
@@ -128,7 +128,7 @@ def test_the_verdict_applies_each_of_the_rules_three_conditions():
     def figures(shipped, tail):
         return summary_script.CorpusFigures(seeds=[0, 1], ua_percent={"shipped": shipped,
                                             "tail": tail, "hop250": shipped},
-                                            tail_changes=0, wrong_to_right=0, right_to_wrong=0,
+                                            candidate_changes=0, wrong_to_right=0, right_to_wrong=0,
                                             clips=0)
 
     ravdess_level = figures([60.0, 60.0], [59.6, 59.6])

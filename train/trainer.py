@@ -174,7 +174,8 @@ class FoldTrainer:
         self.window_frames = recipe.frontend.frames_in_ms(recipe.window.window_ms)
         self.train_frames = recipe.frontend.frames_in_ms(
             recipe.window.train_window_ms or recipe.window.window_ms)
-        self._whole_window_model = None
+        self.spec = None  # set by training or by load_saved_model
+        self._models_by_frames = {}
         self.padding = recipe.window.short_clip_padding
         self.hop_frames = recipe.window.hop_ms // recipe.frontend.window_step_ms
         self.regression = recipe.training.task == "regression"
@@ -252,15 +253,23 @@ class FoldTrainer:
         """``model`` if it takes whole windows; else (a model trained on
         shorter crops) a whole-window model of the same spec holding its
         current weights, which are the same arrays at any window length."""
-        if model.input_shape[1] == self.window_frames:
+        return self.at_frames(model, self.window_frames)
+
+    def at_frames(self, model, frames: int):
+        """``model``'s current weights in a graph taking windows of
+        ``frames`` frames: ``model`` itself if it already does. The graph is
+        built once per length and refilled on every call, since training
+        moves the weights between calls."""
+        if model.input_shape[1] == frames:
             return model
         from .models import build_model
 
-        if self._whole_window_model is None:
-            self._whole_window_model = build_model(dataclasses.replace(
-                self.spec, frames=self.window_frames))
-        self._whole_window_model.set_weights(model.get_weights())
-        return self._whole_window_model
+        if frames not in self._models_by_frames:
+            self._models_by_frames[frames] = build_model(dataclasses.replace(
+                self.spec, frames=frames))
+        graph = self._models_by_frames[frames]
+        graph.set_weights(model.get_weights())
+        return graph
 
     def clip_windows(self, clip: ClipFeatures) -> np.ndarray:
         """The windows the device takes from ``clip``'s unaugmented features:
@@ -271,20 +280,8 @@ class FoldTrainer:
 
     def predict_clips(self, model, clips: list[ClipFeatures]) -> np.ndarray:
         """Clip-level outputs: mean softmax (or mean value) over runtime windows."""
-        model = self.whole_window(model)
-        windows, owners = [], []
-        for index, clip in enumerate(clips):
-            clip_windows = self.clip_windows(clip)
-            windows.append(clip_windows)
-            owners += [index] * len(clip_windows)
-        stacked = np.concatenate(windows).astype(np.float32)[..., None]
-        outputs = np.concatenate([model.predict_on_batch(stacked[i:i + 256])
-                                  for i in range(0, len(stacked), 256)]).astype(np.float64)
-        if not self.regression:
-            outputs = np.exp(outputs - outputs.max(axis=1, keepdims=True))
-            outputs /= outputs.sum(axis=1, keepdims=True)
-        owners = np.asarray(owners)
-        return np.stack([outputs[owners == i].mean(axis=0) for i in range(len(clips))])
+        return clip_outputs(self.whole_window(model), [self.clip_windows(c) for c in clips],
+                            regression=self.regression)
 
     def score(self, clips: list[ClipFeatures], outputs: np.ndarray) -> dict:
         if self.regression:
@@ -504,8 +501,10 @@ class FoldTrainer:
         write_json(self.directory / "metrics.json", metrics)
 
     def load_saved_model(self):
-        """The (spec, model) that :meth:`_save` wrote to this fold's directory."""
-        return load_fold_model(self.directory)
+        """The (spec, model) that :meth:`_save` wrote to this fold's directory;
+        the spec becomes this trainer's, so :meth:`at_frames` can rebuild it."""
+        self.spec, model = load_fold_model(self.directory)
+        return self.spec, model
 
     def saved_result(self, name: str, metrics: dict, predictions: list[dict]) -> FoldResult:
         """A FoldResult from this fold's saved history, with the given metrics
@@ -530,6 +529,28 @@ class FoldTrainer:
         picks = rng.integers(0, len(train), count)
         return np.stack([random_window(train[i].variants[0], self.window_frames, rng, self.padding)
                          for i in picks]).astype(np.float32)[..., None]
+
+
+def clip_outputs(model, windows_per_clip: list[np.ndarray], *,
+                 regression: bool = False) -> np.ndarray:
+    """Clip-level outputs of ``model``: the mean softmax (or, for
+    regression, the mean value) over each clip's windows.
+
+    Args:
+        model: a Keras model taking (batch, frames, channels, 1) float32.
+        windows_per_clip: per clip, its windows as (windows, frames,
+            channels), every clip with the frame count ``model`` takes.
+    Returns:
+        float64 (clips, outputs).
+    """
+    owners = np.repeat(np.arange(len(windows_per_clip)), [len(w) for w in windows_per_clip])
+    stacked = np.concatenate(windows_per_clip).astype(np.float32)[..., None]
+    outputs = np.concatenate([model.predict_on_batch(stacked[i:i + 256])
+                              for i in range(0, len(stacked), 256)]).astype(np.float64)
+    if not regression:
+        outputs = np.exp(outputs - outputs.max(axis=1, keepdims=True))
+        outputs /= outputs.sum(axis=1, keepdims=True)
+    return np.stack([outputs[owners == i].mean(axis=0) for i in range(len(windows_per_clip))])
 
 
 def fold_spec(fold_dir: str | os.PathLike):
