@@ -64,6 +64,11 @@ def quarter_hop(features: np.ndarray, window_frames: int, hop_frames: int,
 VARIANTS = {"shipped": evaluation_windows, "tail": with_tail, "hop250": quarter_hop}
 
 
+def tail_variants(trainer) -> dict:
+    """The forty-second round's cuts, which need nothing of the run."""
+    return VARIANTS
+
+
 def fold_and_seed(run: str) -> tuple[int, int]:
     """(fold, seed) from a run directory named ``..._fFOLD_sSEED``."""
     found = re.search(r"_f(\d+)_s(\d+)$", str(run).rstrip("/"))
@@ -89,12 +94,11 @@ def predict_cut(trainer, model, clips: list, cut) -> np.ndarray:
 
 
 def run_rows(run: str, data_root: str | None, cache_dir: str | None,
-             variants: dict = VARIANTS) -> tuple[list[str], list[dict]]:
+             variants=tail_variants) -> tuple[list[str], list[dict]]:
     """The run's labels and one row per validation clip: path (as cards
-    name it), corpus, true label and the label under each of ``variants``
-    (name -> cut, called as ``cut(features, window_frames, hop_frames,
-    padding)``; or a function of the run's FoldTrainer giving them, for
-    cuts that need more of the run's recipe)."""
+    name it), corpus, true label and the label under each cut that
+    ``variants(trainer)`` gives for the run's FoldTrainer (name -> cut,
+    called as ``cut(features, window_frames, hop_frames, padding)``)."""
     from emoedge.train.evaluate import run_features
     from emoedge.train.model_card import relative_path
     from emoedge.train.trainer import FoldTrainer, open_finished_run
@@ -108,9 +112,8 @@ def run_rows(run: str, data_root: str | None, cache_dir: str | None,
     _, model = trainer.load_saved_model()
     chosen = list(finished.splits[entry["split"]].val)
     clips = trainer.clip_features(chosen, features, with_variants=False)
-    cuts = variants(trainer) if callable(variants) else variants
     predicted = {name: predict_cut(trainer, model, clips, cut).argmax(axis=1)
-                 for name, cut in cuts.items()}
+                 for name, cut in variants(trainer).items()}
     rows = [{"path": relative_path(clip.path, data_root), "corpus": clip.corpus, "true": clip.label,
              **{name: labels[int(p[i])] for name, p in predicted.items()}}
             for i, clip in enumerate(chosen)]
@@ -128,7 +131,7 @@ def differences_from_card(rows: list[dict], card_path: pathlib.Path) -> int | No
     return sum(kept.get(row["path"]) != row["shipped"] for row in rows)
 
 
-def main(argv: list[str] | None = None, variants: dict = VARIANTS,
+def main(argv: list[str] | None = None, variants=tail_variants,
          description: str = __doc__) -> None:
     parser = argparse.ArgumentParser(description=description.split("\n\n")[0])
     parser.add_argument("out", help="rows file to write (.json.gz)")
